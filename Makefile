@@ -1,0 +1,37 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run    creates .venv if missing, installs, runs the whole series (PARAMS="-p epochs 5" forwards papermill parameters)
+#   make test   same environment, runs the tests (pytest: helpers, papermill smoke run, nbval on the committed notebooks)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PARAMS ?=
+RUN_DIR ?=
+export TF_CPP_MIN_LOG_LEVEL := 3
+export PYTHONWARNINGS := ignore::DeprecationWarning
+
+.PHONY: install run test bench notebooks clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+run: install
+	$(PY) -m series $(if $(RUN_DIR),--run-dir $(RUN_DIR)) $(PARAMS)
+
+test: install
+	$(PY) -m pytest
+
+bench: install
+	$(PY) tools/bench.py
+
+# Re-execute the committed notebooks in place (outputs that GitHub shows), on the default parameters.
+notebooks: install
+	$(PY) -m series --in-place $(PARAMS)
+
+clean:
+	rm -rf runs artifacts
