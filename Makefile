@@ -14,6 +14,8 @@ export PYTHONWARNINGS := ignore::DeprecationWarning
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else \
+	  "Python 3.11 or newer is needed (TensorFlow 2.21 and the pinned libraries): run make PYTHON=python3.12 ...")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
@@ -29,9 +31,10 @@ test: install
 bench: install
 	$(PY) tools/bench.py
 
-# Re-execute the committed notebooks in place (outputs that GitHub shows), on the default parameters.
+# Re-execute the committed notebooks (the outputs GitHub shows) at their default parameters;
+# they are replaced only if every notebook ran. Offline: QUICKDRAW_DATA_DIR=... make notebooks
 notebooks: install
-	$(PY) -m series --in-place $(PARAMS)
+	$(PY) -m series --in-place
 
 clean:
 	rm -rf runs artifacts

@@ -54,27 +54,45 @@ _import_tensorflow_quietly()
 
 
 class QuickDrawError(Exception):
-    """Base class of the errors this module raises on purpose."""
+    """Base class of the errors this module raises on purpose.
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
 
 
 class UnknownCategoryError(QuickDrawError, LookupError):
-    """The server has no file for that category (HTTP 404)."""
+    """The server has no file for that category (HTTP 404).
+
+    Explained in 01_data_exploration.ipynb
+    """
 
 
 class DownloadError(QuickDrawError, ConnectionError):
-    """No network, a server error, or a download cut short."""
+    """No network, a server error, or a download cut short.
+
+    Explained in 01_data_exploration.ipynb
+    """
 
 
 class DataFormatError(QuickDrawError, ValueError):
-    """A file that is not an (N, 784) uint8 .npy array."""
+    """A file that is not an (N, 784) uint8 .npy array.
+
+    Explained in 01_data_exploration.ipynb
+    """
 
 
 class NotEnoughRowsError(QuickDrawError, ValueError):
-    """More drawings asked for than the file holds."""
+    """More drawings asked for than the file holds.
+
+    Explained in 01_data_exploration.ipynb
+    """
 
 
 class MissingArtifactError(QuickDrawError, FileNotFoundError):
-    """A chapter's input is missing: an earlier chapter has not been run."""
+    """A chapter's input is missing: an earlier chapter has not been run.
+
+    Explained in 03_cnn_architecture.ipynb
+    """
 
 
 # ---------------------------------------------------------------- data ----
@@ -88,8 +106,8 @@ def load_drawings(category, n, offset=0, data_dir=None, cache_dir=None,
     only the rows asked for are read), then the local cache (``$QUICKDRAW_CACHE_DIR``
     or ``data/`` in the repository), then a download from Google's bucket
     (``$QUICKDRAW_BASE_URL`` overrides it) with HTTP Range requests that fetch only
-    the header and the missing rows. The cache is a valid .npy prefix of the
-    file that grows as more rows are asked for.
+    the header and the rows not cached yet. The cache is a valid .npy file of the
+    first rows of the file, and grows as more rows are asked for.
 
     Explained in 01_data_exploration.ipynb
     """
@@ -108,8 +126,12 @@ def load_drawings(category, n, offset=0, data_dir=None, cache_dir=None,
 def find_category_file(folder, category):
     """Path of ``category``'s .npy file in ``folder`` (either naming), or None.
 
-    Explained in 01_data_exploration.ipynb
+    Used by load_drawings, explained in 01_data_exploration.ipynb
     """
+    if not Path(folder).expanduser().is_dir():
+        raise NotADirectoryError(f"data folder {folder} does not exist: fix the data_dir parameter "
+                                 "or QUICKDRAW_DATA_DIR, or leave them empty to use the cache and "
+                                 "download")
     for name in (f"{category}.npy", f"full_numpy_bitmap_{category}.npy"):
         path = Path(folder).expanduser() / name
         if path.is_file():
@@ -120,6 +142,8 @@ def find_category_file(folder, category):
 def _check_request(category, n, offset):
     if not isinstance(category, str) or not category.strip():
         raise ValueError(f"category must be a non-empty string such as 'apple', got {category!r}")
+    if any(bad in category for bad in ("/", "\\", "..")):
+        raise ValueError(f"category names hold no '/', '\\' or '..', got {category!r}")
     for name, value, low in (("n", n, 1), ("offset", offset, 0)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"{name} must be a whole number, got {value!r}")
@@ -133,7 +157,7 @@ def _open_npy(path):
     """Memory-map an .npy file and check it holds (N, 784) uint8 drawings."""
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
+    except Exception as err:  # numpy raises ValueError, OSError, EOFError, even tokenize errors
         raise DataFormatError(f"{path} is not a readable .npy file ({err}). "
                               "Delete it or download it again.") from err
     _check_format(arr.shape, arr.dtype, path)
@@ -160,10 +184,10 @@ def _read_rows(path, n, offset):
 def category_url(category, base_url=None):
     """URL of a category's bitmap file (spaces sent as %20).
 
-    Explained in 01_data_exploration.ipynb
+    Used by load_drawings, explained in 01_data_exploration.ipynb
     """
     base = (base_url or os.environ.get("QUICKDRAW_BASE_URL") or BASE_URL).rstrip("/")
-    return f"{base}/{urllib.parse.quote(category)}.npy"
+    return f"{base}/{urllib.parse.quote(category, safe='')}.npy"
 
 
 def _cached_download(category, n, offset, cache, progress, timeout, searched):
@@ -213,10 +237,12 @@ def _cached_download(category, n, offset, cache, progress, timeout, searched):
 def _remote_header(url, timeout):
     """(header length in bytes, number of rows) of a remote .npy file."""
     head = _fetch(url, 0, 256, timeout, False, "header", allow_short=True)
-    if head[:6] != b"\x93NUMPY":
-        raise DataFormatError(f"{url} is not an .npy file (it starts {head[:6]!r}).")
+    if len(head) < 12 or head[:6] != b"\x93NUMPY":
+        raise DataFormatError(f"{url} is not an .npy file (it starts {head[:12]!r}).")
     size_bytes = 2 if head[6] == 1 else 4
     header_len = 8 + size_bytes + int.from_bytes(head[8:8 + size_bytes], "little")
+    if header_len > 65536:
+        raise DataFormatError(f"{url} claims an .npy header of {header_len:,} bytes: not a bitmap file.")
     if header_len > len(head):
         head = _fetch(url, 0, header_len, timeout, False, "header")
     fp = io.BytesIO(head[:header_len])
@@ -284,7 +310,7 @@ def _want_progress(progress):
 
 
 def _progress_bar(total, label):
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # plain text bar: works in a terminal and in a notebook, no widgets needed
     return tqdm(total=total, unit="B", unit_scale=True, desc=label, leave=False)
 
 
@@ -303,18 +329,20 @@ def _atomic_save(path, array):
 
 
 def load_from_folder(folder, category, offset=0, n=None):
-    """Drawings ``offset ..`` (all the rest, or ``n``) of ``category`` from a folder of .npy files.
+    """Drawings ``offset ..`` of ``category`` from a folder of .npy files: all the rest, or at
+    most ``n``.
 
     Explained in 05_evaluation.ipynb
     """
+    category, _, offset = _check_request(category, 1 if n is None else n, offset)
     path = find_category_file(folder, category)
     if path is None:
         raise FileNotFoundError(f"no {category}.npy (or full_numpy_bitmap_{category}.npy) in {folder}")
     rows = _open_npy(path).shape[0]
     if offset >= rows:
-        raise NotEnoughRowsError(f"{path} holds {rows} drawings: eval_offset must be below {rows}, "
+        raise NotEnoughRowsError(f"{path} holds {rows} drawings: the offset must be below {rows}, "
                                  f"got {offset}.")
-    return _read_rows(path, rows - offset if n is None else n, offset)
+    return _read_rows(path, rows - offset if n is None else min(n, rows - offset), offset)
 
 
 # ------------------------------------------------------------- dataset ----
@@ -413,9 +441,13 @@ def save_json(path, obj):
     Explained in 04_training.ipynb
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float) + "\n")
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    as_json = lambda o: o.item() if hasattr(o, "item") and np.ndim(o) == 0 else np.asarray(o).tolist()
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, default=as_json) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_json(path, made_by=None):
@@ -429,19 +461,38 @@ def load_json(path, made_by=None):
     return json.loads(path.read_text())
 
 
-def load_split(artifacts_dir, categories=None):
-    """The split 02 saved: dict of x_train, y_train, x_test, y_test (+ categories).
+def fingerprint(*arrays):
+    """A short hash of arrays' contents, to tell whether two results came from the same data.
 
-    Explained in 02_preprocessing.ipynb
+    Explained in 04_training.ipynb
+    """
+    import hashlib
+    digest = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.dtype}{a.shape}".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def load_split(artifacts_dir, categories=None):
+    """The split 02 saved: x_train, y_train, x_test, y_test, categories, n_per_class, seed,
+    test_fraction, and its ``fingerprint``.
+
+    Explained in 03_cnn_architecture.ipynb
     """
     path = artifact(artifacts_dir, "split.npz", made_by="02_preprocessing.ipynb")
     with np.load(path) as npz:
         data = {k: npz[k] for k in npz.files}
     data["categories"] = [str(c) for c in data["categories"]]
+    for key in ("n_per_class", "seed", "test_fraction"):
+        if key in data:
+            data[key] = data[key].item()
     if categories is not None and list(categories) != data["categories"]:
         raise MissingArtifactError(
             f"{path} holds {data['categories']}, not {list(categories)}: run 02_preprocessing.ipynb "
             "again with the same categories.")
+    data["fingerprint"] = fingerprint(data["x_train"], data["y_train"], data["x_test"], data["y_test"])
     return data
 
 
@@ -532,33 +583,54 @@ def build_origin(filters=14, padding="valid", input_shape=IMAGE_SHAPE):
 
     Explained in 03_cnn_architecture.ipynb
     """
+    return build_cnn(filters=(filters, filters), padding=padding, input_shape=input_shape,
+                     name="origin")
+
+
+def build_cnn(filters=(14, 14), padding="valid", batchnorm=False, dropout=0.0, augment=False,
+              dense=64, learning_rate=1e-3, input_shape=IMAGE_SHAPE, name="cnn"):
+    """A compiled small CNN: per entry of ``filters`` a 3x3 convolution (+ batch normalisation)
+    and a 2x2 max-pool, then Dense(``dense``) and one sigmoid unit, with optional dropout before
+    both dense layers and optional augmentation layers (active in training only). The defaults
+    are the origin's network exactly; ``learning_rate`` may be a Keras schedule.
+
+    Explained in 06_experiments.ipynb
+    """
     import keras
     from keras import layers
-    model = keras.Sequential([
-        keras.Input(shape=input_shape),
-        layers.Conv2D(filters, (3, 3), activation="relu", padding=padding),
-        layers.MaxPooling2D((2, 2)),
-        layers.Conv2D(filters, (3, 3), activation="relu", padding=padding),
-        layers.MaxPooling2D((2, 2)),
-        layers.Flatten(),
-        layers.Dense(64, activation="relu"),
-        layers.Dense(1, activation="sigmoid"),
-    ], name="origin")
-    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    stack = [keras.Input(shape=input_shape)]
+    if augment:
+        stack += [layers.RandomFlip("horizontal"),
+                  layers.RandomRotation(0.05, fill_mode="constant"),
+                  layers.RandomTranslation(0.1, 0.1, fill_mode="constant"),
+                  layers.RandomZoom(0.1, fill_mode="constant")]
+    for f in filters:
+        if batchnorm:
+            stack += [layers.Conv2D(f, (3, 3), padding=padding, use_bias=False),
+                      layers.BatchNormalization(), layers.Activation("relu")]
+        else:
+            stack.append(layers.Conv2D(f, (3, 3), activation="relu", padding=padding))
+        stack.append(layers.MaxPooling2D((2, 2)))
+    stack.append(layers.Flatten())
+    stack += [layers.Dropout(dropout)] if dropout else []
+    stack.append(layers.Dense(dense, activation="relu"))
+    stack += [layers.Dropout(dropout)] if dropout else []
+    stack.append(layers.Dense(1, activation="sigmoid"))
+    model = keras.Sequential(stack, name=name)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
+                  metrics=["accuracy"])
     return model
 
 
-MODEL_BUILDERS = {"origin": build_origin}
-
-
-def build_model(name, **kwargs):
-    """A compiled model by configuration name: 'origin' or 'improved'.
-
-    Explained in 04_training.ipynb
-    """
-    if name not in MODEL_BUILDERS:
-        raise ValueError(f"model must be one of {sorted(MODEL_BUILDERS)}, got {name!r}")
-    return MODEL_BUILDERS[name](**kwargs)
+# Configurations by name: keyword arguments of build_cnn, plus two optional training settings,
+# "early_stopping" (patience in epochs, on the validation loss) and "cosine" (decay the learning
+# rate to 0 over the run), which 06_experiments.ipynb tried and found not to help here.
+# The improved configuration trains longer (improved_epochs in 04 and 06); 06 measures what
+# each of its changes earns.
+CONFIGS = {
+    "origin": {},
+    "improved": {"augment": True, "filters": [16, 32, 64], "padding": "same"},
+}
 
 
 def model_names(model):
@@ -567,9 +639,9 @@ def model_names(model):
     Explained in 04_training.ipynb
     """
     if model == "both":
-        return list(MODEL_BUILDERS)
-    if model not in MODEL_BUILDERS:
-        raise ValueError(f"model must be one of {sorted(MODEL_BUILDERS)} or 'both', got {model!r}")
+        return list(CONFIGS)
+    if model not in CONFIGS:
+        raise ValueError(f"model must be one of {sorted(CONFIGS)} or 'both', got {model!r}")
     return [model]
 
 
@@ -587,23 +659,33 @@ def validation_slice(x, y, fraction, seed):
     return x_fit, y_fit, (x_val, y_val)
 
 
-def train(name, x_train, y_train, epochs, batch_size=32, validation_fraction=0.0, seed=0,
-          verbose=2, **build_kwargs):
-    """Seed, build and fit a configuration on uint8 images; return (model, history dict).
+def train(config, x_train, y_train, epochs, batch_size=32, validation_fraction=0.0, seed=0,
+          verbose=2):
+    """Seed, build and fit a configuration (a name in CONFIGS, or such a dict) on uint8 images.
 
-    The history holds Keras' per-epoch metrics plus ``epoch_seconds`` and ``fit_seconds``.
+    Returns (model, history): Keras' per-epoch metrics plus ``epoch_seconds``, ``fit_seconds``.
+    Early stopping needs a validation slice; without one it is skipped.
     Explained in 04_training.ipynb
     """
+    import math
     import time
     import keras
     set_seed(seed)
+    name = config if isinstance(config, str) else "custom"
+    cfg = dict(CONFIGS[config] if isinstance(config, str) else config)
+    patience, cosine = cfg.pop("early_stopping", 0), cfg.pop("cosine", False)
     x_fit, y_fit, val = validation_slice(x_train, y_train, validation_fraction, seed)
-    model = build_model(name, **build_kwargs)
+    if cosine:
+        steps = epochs * math.ceil(len(y_fit) / batch_size)
+        cfg["learning_rate"] = keras.optimizers.schedules.CosineDecay(1e-3, steps)
+    model = build_cnn(name=name, **cfg)
     times = []
-    timer = keras.callbacks.LambdaCallback(
+    callbacks = [keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda e, logs: times.append(time.perf_counter()),
-        on_epoch_end=lambda e, logs: times.__setitem__(-1, time.perf_counter() - times[-1]))
-    callbacks = [timer] + list(FIT_CALLBACKS.get(name, lambda v: [])(val is not None))
+        on_epoch_end=lambda e, logs: times.__setitem__(-1, time.perf_counter() - times[-1]))]
+    if patience and val is not None:
+        callbacks.append(keras.callbacks.EarlyStopping("val_loss", patience=patience,
+                                                       restore_best_weights=True))
     start = time.perf_counter()
     hist = model.fit(scale(x_fit), y_fit, epochs=epochs, batch_size=batch_size,
                      validation_data=None if val is None else (scale(val[0]), val[1]),
@@ -613,9 +695,6 @@ def train(name, x_train, y_train, epochs, batch_size=32, validation_fraction=0.0
                    n_fit=len(y_fit), n_validation=0 if val is None else len(val[1]),
                    model=name, epochs_run=len(times), batch_size=batch_size, seed=seed)
     return model, history
-
-
-FIT_CALLBACKS = {}
 
 
 # ------------------------------------------------------------- plotting ----
@@ -698,12 +777,141 @@ def accuracy_astype_int(p, y):
     return float(np.mean(np.asarray(p).astype(int) == np.asarray(y)))
 
 
-def load_model(artifacts_dir, name):
-    """The model 04 trained and saved as ``model_<name>.keras``.
+def load_model(artifacts_dir, name, split=None):
+    """The model 04 trained and saved as ``model_<name>.keras``; with ``split`` (from
+    load_split), stop unless the model was trained on that split.
 
     Explained in 05_evaluation.ipynb
     """
     import keras
     path = artifact(artifacts_dir, f"model_{name}.keras",
                     made_by=f"04_training.ipynb (with model = {name!r})")
+    if split is not None:
+        history = load_json(artifact(artifacts_dir, f"history_{name}.json"), "04_training.ipynb")
+        if history.get("split") != split["fingerprint"]:
+            raise MissingArtifactError(
+                f"{path.name} was trained on another split than split.npz holds now (02 ran again "
+                f"since): run 04_training.ipynb again (with model = {name!r}).")
     return keras.models.load_model(path)
+
+
+# ------------------------------------------------------------- sketches ----
+
+class NotAnImageError(QuickDrawError, ValueError):
+    """A file that no image reader understands.
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+
+
+class BlankCanvasError(QuickDrawError, ValueError):
+    """An image with no strokes on it.
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+
+
+def sketch_to_bitmap(image, ink_threshold=40):
+    """An ordinary sketch (PNG/JPEG path or array; dark strokes on a light background, any size
+    and aspect) as a Quick, Draw! bitmap: (28, 28) uint8, strokes bright on 0.
+
+    Like Google's bitmaps: inverted, cropped to the strokes, strokes thickened so that they keep
+    about 2 pixels' width after shrinking, the longer side scaled to 26 pixels with anti-aliasing,
+    centred with a 1-pixel zero margin, brightest stroke at 255.
+    Explained in 07_what_the_network_sees.ipynb
+    """
+    from PIL import Image, ImageFilter, UnidentifiedImageError
+    if isinstance(image, (str, Path)):
+        try:
+            with Image.open(image) as img:
+                img = img.convert("RGBA")  # transparent parts count as white paper
+                white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+                gray = np.asarray(Image.alpha_composite(white, img).convert("L"), dtype=np.float32)
+        except (UnidentifiedImageError, OSError) as err:
+            raise NotAnImageError(f"{image} is not an image that can be read (use a PNG or JPEG "
+                                  f"of a sketch): {err}") from err
+    else:
+        gray = np.asarray(image, dtype=np.float32)
+        if gray.ndim == 3:
+            gray = gray[..., :3].mean(axis=2)
+        if gray.ndim != 2 or gray.size == 0:
+            raise NotAnImageError(f"expected a 2-D grayscale or RGB image array, got shape {gray.shape}")
+        if gray.max() <= 1.0:
+            gray = gray * 255
+    ink = 255 - gray
+    ys, xs = np.nonzero(ink > ink_threshold)
+    if len(ys) == 0:
+        raise BlankCanvasError("the image has no strokes (a blank canvas): draw something dark "
+                               "on a light background")
+    ink = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    ink[ink <= ink_threshold] = 0
+    pic = Image.fromarray(ink.astype(np.uint8))
+    if max(ink.shape) > 26 * 8:  # shrink large photos first (box filter keeps thin strokes)
+        pic = pic.reduce(max(ink.shape) // (26 * 4))
+    w, h = pic.size
+    factor = max(h, w) / 26
+    width = int(round(factor * 1.5)) | 1  # odd size; thicken strokes before shrinking
+    if width >= 3:
+        pic = pic.filter(ImageFilter.MaxFilter(width))
+    new = (max(1, round(w / factor)), max(1, round(h / factor)))
+    small = np.asarray(pic.resize(new, Image.Resampling.LANCZOS if factor < 1 else Image.Resampling.BOX),
+                       dtype=np.float32)
+    canvas = np.zeros((28, 28), np.float32)
+    top, left = (28 - new[1]) // 2, (28 - new[0]) // 2
+    canvas[top:top + new[1], left:left + new[0]] = small
+    if canvas.max() <= 0:
+        raise BlankCanvasError("the strokes vanished when shrunk to 28x28: draw bolder lines")
+    return np.clip(np.round(canvas * 255 / canvas.max()), 0, 255).astype(np.uint8)
+
+
+def draw_sketch(strokes, path, size=(4, 4), linewidth=8):
+    """Draw strokes (lists of (x, y) points) as dark lines on white and save a PNG, like a user's
+    sketch. Returns the path.
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=size, dpi=100)
+    for stroke in strokes:
+        pts = np.asarray(stroke, dtype=float)
+        ax.plot(pts[:, 0], pts[:, 1], color="black", lw=linewidth, solid_capstyle="round")
+    ax.set_aspect("equal")
+    ax.invert_yaxis()
+    ax.set_axis_off()
+    fig.savefig(path, facecolor="white")
+    plt.close(fig)
+    return Path(path)
+
+
+# ---------------------------------------------------------- experiments ----
+
+def _code_version():
+    """Versions of what a training result depends on besides its data: Keras and the code."""
+    import inspect
+    import hashlib
+    import keras
+    code = "".join(inspect.getsource(f) for f in (build_cnn, train, validation_slice, scale,
+                                                  predict_proba, accuracy))
+    return f"keras {keras.__version__}, code {hashlib.sha256(code.encode()).hexdigest()[:12]}"
+
+
+def cached(folder, key, compute):
+    """``compute()``'s JSON-able result, stored in ``folder`` under a hash of ``key`` (a dict of
+    everything the result depends on; the Keras version and the training code are added): a
+    rerun with the same key recomputes nothing. An unreadable cache file is computed again.
+
+    Explained in 06_experiments.ipynb
+    """
+    import hashlib
+    key = json.loads(json.dumps({**key, "version": _code_version()}, sort_keys=True, default=str))
+    blob = json.dumps(key, sort_keys=True)
+    path = artifact(folder, f"{hashlib.sha256(blob.encode()).hexdigest()[:16]}.json")
+    try:
+        stored = json.loads(path.read_text())
+        if stored["key"] == key:
+            return stored["result"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    result = compute()
+    save_json(path, {"key": key, "result": result})
+    return result

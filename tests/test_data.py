@@ -9,44 +9,21 @@ the header and the missing rows travel.
 
 import io
 import socket
-import threading
-import time
 import tracemalloc
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import helpers
-from conftest import draw_synthetic
+from synthetic import draw_synthetic
+from npy_server import QuickDrawServer, npy_bytes, npy_bytes_with_header
 
 ROW = helpers.ROW_BYTES
 PROBE = 256  # _remote_header asks for the first 256 bytes before the rows
 
 
 # ------------------------------------------------------------------ .npy files ----
-
-def npy_bytes(array):
-    """What np.save writes (a version-1 header of 128 bytes for these arrays)."""
-    buf = io.BytesIO()
-    np.save(buf, array, allow_pickle=False)
-    return buf.getvalue()
-
-
-def npy_bytes_with_header(array, header_len):
-    """An .npy file with a hand-made version-1 header of exactly ``header_len`` bytes
-    (Google's files have 80), padded with spaces and ending in a newline."""
-    array = np.ascontiguousarray(array)
-    text = repr({"descr": np.lib.format.dtype_to_descr(array.dtype),
-                 "fortran_order": False, "shape": array.shape})
-    pad = header_len - 10 - len(text) - 1
-    assert pad >= 0, "header too short for this dict"
-    dict_part = (text + " " * pad + "\n").encode("latin1")
-    head = b"\x93NUMPY\x01\x00" + len(dict_part).to_bytes(2, "little") + dict_part
-    assert len(head) == header_len
-    return head + array.tobytes()
-
 
 def test_hand_made_headers_are_valid_npy():
     """The helper above makes files numpy itself reads back (else the 80-byte tests prove nothing)."""
@@ -56,114 +33,6 @@ def test_hand_made_headers_are_valid_npy():
         assert raw[8:10] == (header_len - 10).to_bytes(2, "little")
         np.testing.assert_array_equal(np.load(io.BytesIO(raw)), arr)
     assert len(npy_bytes(arr)) == 128 + arr.nbytes
-
-
-# ---------------------------------------------------------------------- server ----
-
-class _Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-    def do_GET(self):
-        server = self.server
-        rec = {"path": self.path, "range": self.headers.get("Range"), "status": None,
-               "sent": 0, "done": False}
-        with server.lock:
-            server.log.append(rec)
-        try:
-            self._answer(server, rec)
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
-            pass  # the client closed early (expected when Range is ignored)
-        finally:
-            rec["done"] = True
-
-    def _answer(self, server, rec):
-        body = server.files.get(self.path)
-        if server.mode == "404" or body is None:
-            rec["status"] = 404
-            self.send_error(404)
-            return
-        if server.mode == "500":
-            rec["status"] = 500
-            self.send_error(500)
-            return
-        total = len(body)
-        spec = self.headers.get("Range")
-        if server.mode in ("range", "drop") and spec and spec.startswith("bytes="):
-            first, _, last = spec[len("bytes="):].partition("-")
-            first, last = int(first), min(int(last) if last else total - 1, total - 1)
-            part = body[first:last + 1]
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {first}-{last}/{total}")
-            rec["status"] = 206
-        else:
-            part = body
-            self.send_response(200)
-            rec["status"] = 200
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(part)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        if server.mode == "drop":
-            part = part[:len(part) // 2]  # then the handler returns and the socket closes
-        view = memoryview(part)
-        for i in range(0, len(view), 1 << 16):
-            chunk = view[i:i + (1 << 16)]
-            self.wfile.write(chunk)
-            rec["sent"] += len(chunk)
-        self.close_connection = True
-
-
-class QuickDrawServer:
-    def __init__(self):
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.files, self.httpd.log, self.httpd.mode = {}, [], "range"
-        self.httpd.lock = threading.Lock()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/numpy_bitmap"
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-                                       kwargs={"poll_interval": 0.02}, daemon=True)
-        self.thread.start()
-
-    @property
-    def mode(self):
-        return self.httpd.mode
-
-    @mode.setter
-    def mode(self, value):
-        self.httpd.mode = value
-
-    def serve(self, category, data):
-        """Serve ``data`` (an array, saved with np.save, or raw bytes) as <category>.npy."""
-        raw = data if isinstance(data, bytes) else npy_bytes(data)
-        self.httpd.files[f"/numpy_bitmap/{category.replace(' ', '%20')}.npy"] = raw
-        return raw
-
-    @property
-    def requests(self):
-        """The requests so far, once each has been fully answered (or given up)."""
-        deadline = time.monotonic() + 10
-        while not all(r["done"] for r in self.httpd.log):
-            assert time.monotonic() < deadline, "server still busy"
-            time.sleep(0.01)
-        with self.httpd.lock:
-            return list(self.httpd.log)
-
-    def sent(self):
-        return sum(r["sent"] for r in self.requests)
-
-    def forget(self):
-        self.requests  # wait for any request still in flight
-        with self.httpd.lock:
-            self.httpd.log.clear()
-
-    def close(self):
-        if self.thread is None:
-            return
-        self.thread, thread = None, self.thread
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        thread.join(5)
 
 
 @pytest.fixture
@@ -287,7 +156,7 @@ def test_server_ignoring_range_still_gives_right_rows(server, cache):
     np.testing.assert_array_equal(np.load(cache / "apple.npy"), big[:110])
     # The client stops reading once it has its rows; what the server could write is then bounded
     # by the socket buffers (a few MB on loopback), far below the two whole files it offered.
-    assert server.sent() < len(raw) / 2
+    assert server.sent() < len(raw) / 2, server.sent()
     # and a second, larger call on the same server continues from the cache
     server.forget()
     np.testing.assert_array_equal(fetch("apple", 20, cache, offset=105), big[105:125])

@@ -1,0 +1,164 @@
+"""Unit tests of helpers.py beyond the data layer: dataset, shape math, model, evaluation."""
+
+import numpy as np
+import pytest
+
+import helpers
+
+
+@pytest.mark.parametrize("n, k, s, padding, expected", [
+    (28, 3, 1, "valid", 26), (26, 2, 2, "valid", 13), (13, 3, 1, "valid", 11),
+    (11, 2, 2, "valid", 5), (28, 3, 1, "same", 28), (27, 2, 2, "same", 14), (7, 7, 1, "valid", 1)])
+def test_conv_output_size(n, k, s, padding, expected):
+    assert helpers.conv_output_size(n, k, s, padding) == expected
+
+
+def test_conv_output_size_rejects_unknown_padding():
+    with pytest.raises(ValueError, match="padding"):
+        helpers.conv_output_size(28, 3, padding="full")
+
+
+def test_origin_shape_table_matches_the_corrected_figures():
+    rows = helpers.shape_table(helpers.ORIGIN_LAYERS)
+    assert [r[1] for r in rows] == [(26, 26, 14), (13, 13, 14), (11, 11, 14), (5, 5, 14),
+                                    (350,), (64,), (1,)]
+    assert sum(r[2] for r in rows) == 24_447
+
+
+@pytest.mark.parametrize("filters, padding", [(14, "valid"), (8, "same"), (3, "valid"), (32, "same")])
+def test_formulas_agree_with_keras(filters, padding):
+    layers = [(k, filters, 3) if k == "conv" else (k, *a) for k, *a in helpers.ORIGIN_LAYERS]
+    model = helpers.build_origin(filters, padding)
+    assert helpers.shape_table(layers, padding=padding) == helpers.keras_shape_table(model)
+    assert sum(r[2] for r in helpers.shape_table(layers, padding=padding)) == model.count_params()
+
+
+def test_threshold_and_truncation_accuracy_differ_as_the_origin_did():
+    p = np.array([0.97, 0.6, 1.0, 0.2, 0.51, 0.49])
+    y = np.array([1, 1, 1, 0, 0, 1])
+    assert helpers.accuracy(p, y) == pytest.approx(4 / 6)
+    # astype(int): only 1.0 becomes 1, so 0.97 and 0.6 count as wrong, 0.51 as right.
+    assert helpers.accuracy_astype_int(p, y) == pytest.approx(3 / 6)
+
+
+def test_split_is_stratified_seeded_and_sized():
+    x = np.arange(3000 * 784, dtype=np.uint32).reshape(3000, 784)
+    y = np.repeat([1, 0], 1500)
+    a = helpers.split(x, y, 0.16667, seed=3)
+    b = helpers.split(x, y, 0.16667, seed=3)
+    assert len(a["y_test"]) == 500 and len(a["y_train"]) == 2500
+    assert a["y_test"].sum() == 250 and a["y_train"].sum() == 1250
+    assert np.array_equal(a["x_test"], b["x_test"])
+    assert not set(a["x_test"][:, 0]) & set(a["x_train"][:, 0])
+
+
+def test_validation_slice_comes_from_training_data_only():
+    x = np.arange(100).reshape(100, 1)
+    y = np.repeat([1, 0], 50)
+    x_fit, y_fit, (x_val, y_val) = helpers.validation_slice(x, y, 0.2, seed=0)
+    assert len(y_val) == 20 and y_val.sum() == 10 and len(y_fit) == 80
+    assert sorted(np.r_[x_fit.ravel(), x_val.ravel()]) == list(range(100))
+    same_x, same_y, none = helpers.validation_slice(x, y, 0, seed=0)
+    assert none is None and same_x is x
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"categories": ["apple"]}, "categories"), ({"categories": ["apple", "apple"]}, "categories"),
+    ({"n_per_class": 0}, "n_per_class"), ({"n_per_class": 2.5}, "n_per_class"),
+    ({"epochs": -1}, "epochs"), ({"test_fraction": 1.2}, "test_fraction"),
+    ({"validation_fraction": 1}, "validation_fraction"), ({"seed": -3}, "seed"),
+    ({"n_per_class": 1, "test_fraction": 0.5}, "fewer than 2")])
+def test_nonsense_parameters_are_refused(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        helpers.check_parameters(**kwargs)
+
+
+def test_sensible_parameters_pass():
+    helpers.check_parameters(categories=["apple", "banana"], n_per_class=1500, test_fraction=0.16667,
+                             epochs=25, seed=0, validation_fraction=0)
+
+
+def test_model_names():
+    assert helpers.model_names("origin") == ["origin"]
+    assert helpers.model_names("both") == ["origin", "improved"]
+    with pytest.raises(ValueError, match="origin"):
+        helpers.model_names("resnet")
+
+
+def test_missing_artifact_names_the_chapter(tmp_path):
+    with pytest.raises(helpers.MissingArtifactError, match="02_preprocessing.ipynb"):
+        helpers.load_split(tmp_path)
+    with pytest.raises(helpers.MissingArtifactError, match="04_training.ipynb"):
+        helpers.load_model(tmp_path, "origin")
+
+
+def test_load_split_refuses_other_categories(tmp_path):
+    np.savez(tmp_path / "split.npz", categories=np.array(["cat", "dog"]), x_train=np.zeros(1),
+             y_train=np.zeros(1), x_test=np.zeros(1), y_test=np.zeros(1))
+    assert helpers.load_split(tmp_path)["categories"] == ["cat", "dog"]
+    with pytest.raises(helpers.MissingArtifactError, match="same categories"):
+        helpers.load_split(tmp_path, ["apple", "banana"])
+
+
+def test_train_records_history_and_timing(data_dir):
+    x, y = helpers.load_classes(["apple", "banana"], 60, data_dir=data_dir)
+    model, history = helpers.train("origin", helpers.to_images(x), y, epochs=2,
+                                   validation_fraction=0.25, seed=1, verbose=0)
+    assert len(history["loss"]) == 2 == len(history["epoch_seconds"])
+    assert history["n_fit"] == 90 and history["n_validation"] == 30
+    assert model.count_params() == 24_447
+
+
+def test_seeding_makes_training_repeatable(data_dir):
+    x, y = helpers.load_classes(["apple", "banana"], 40, data_dir=data_dir)
+    runs = [helpers.train("origin", helpers.to_images(x), y, epochs=1, seed=7, verbose=0)[1]["loss"]
+            for _ in range(2)]
+    assert runs[0] == pytest.approx(runs[1], rel=1e-5)
+
+
+def test_cached_computes_once_per_key_and_survives_a_corrupt_file(tmp_path):
+    calls = []
+    compute = lambda: calls.append(1) or {"accuracy": 0.5}  # noqa: E731
+    assert helpers.cached(tmp_path, {"a": 1}, compute) == {"accuracy": 0.5}
+    assert helpers.cached(tmp_path, {"a": 1}, compute) == {"accuracy": 0.5}
+    assert len(calls) == 1
+    helpers.cached(tmp_path, {"a": 2}, compute)
+    assert len(calls) == 2
+    for f in tmp_path.glob("*.json"):
+        f.write_text("{not json")
+    assert helpers.cached(tmp_path, {"a": 1}, compute) == {"accuracy": 0.5}
+    assert len(calls) == 3
+
+
+def test_fingerprint_tells_data_apart():
+    a = np.arange(10)
+    assert helpers.fingerprint(a) == helpers.fingerprint(a.copy())
+    assert helpers.fingerprint(a) != helpers.fingerprint(a[::-1])
+    assert helpers.fingerprint(a) != helpers.fingerprint(a.astype(np.int8))
+
+
+def test_save_json_writes_numpy_values_as_plain_json(tmp_path):
+    helpers.save_json(tmp_path / "m.json", {"n": np.int64(1500), "acc": np.float32(0.5),
+                                            "rows": np.arange(3)})
+    assert helpers.load_json(tmp_path / "m.json") == {"n": 1500, "acc": 0.5, "rows": [0, 1, 2]}
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_load_from_folder_checks_its_arguments(data_dir):
+    rows = np.load(helpers.find_category_file(data_dir, "apple"), mmap_mode="r").shape[0]
+    assert helpers.load_from_folder(data_dir, "apple", offset=rows - 10, n=50).shape == (10, 784)
+    with pytest.raises(ValueError):
+        helpers.load_from_folder(data_dir, "apple", offset=-3)
+    with pytest.raises(helpers.NotEnoughRowsError):
+        helpers.load_from_folder(data_dir, "apple", offset=10**7)
+
+
+@pytest.mark.parametrize("name", ["../secrets", "a/b", "a\\b"])
+def test_category_names_cannot_escape_the_cache(name, tmp_path):
+    with pytest.raises(ValueError, match="category"):
+        helpers.load_drawings(name, 1, cache_dir=tmp_path)
+
+
+def test_a_missing_data_folder_is_an_error_not_a_silent_download(tmp_path):
+    with pytest.raises(NotADirectoryError, match="data_dir"):
+        helpers.load_drawings("apple", 1, data_dir=tmp_path / "typo", cache_dir=tmp_path)

@@ -1,0 +1,122 @@
+"""The whole series, run headless by papermill with tiny "smoke" parameters.
+
+Asserts on what the notebooks record (metrics.json, artifacts), not on printed text.
+"""
+
+import json
+
+import nbformat
+import papermill as pm
+import pytest
+
+import helpers
+import series
+
+SMOKE = {"n_per_class": 200, "epochs": 2, "improved_epochs": 2, "sizes": [50, 100], "seeds": [0],
+         "filter_grid": [2, 4], "unseen_offset": 1800, "unseen_n": 100}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, data_dir):
+    run_dir = tmp_path_factory.mktemp("run")
+    params = {**SMOKE, "model": "both", "eval_data_dir": str(data_dir), "eval_offset": 1800}
+    seconds = series.run_series(run_dir, params, log=lambda *a, **k: None)
+    return run_dir, seconds
+
+
+def test_notebooks_carry_no_logs_warnings_or_progress_bars(smoke_run):
+    """TF start-up logs, warnings and progress bars go to stderr: none may reach a notebook."""
+    run_dir, seconds = smoke_run
+    assert sorted(seconds) == [p.name for p in series.notebooks()]
+    for name in seconds:
+        nb = nbformat.read(run_dir / "notebooks" / name, as_version=4)
+        stderr = [o.text for c in nb.cells if c.cell_type == "code"
+                  for o in c.get("outputs", []) if o.get("name") == "stderr"]
+        assert not stderr, f"{name}: {stderr}"
+
+
+def test_metrics_are_recorded_and_plausible(smoke_run, data_dir):
+    run_dir, _ = smoke_run
+    metrics = json.loads((run_dir / "artifacts" / "metrics.json").read_text())
+    assert metrics["model"] == "origin"
+    assert metrics["test"]["n"] == round(2 * SMOKE["n_per_class"] * 0.16667)
+    assert metrics["train"]["n"] == 2 * SMOKE["n_per_class"] - metrics["test"]["n"]
+    rows = [helpers.load_from_folder(data_dir, c, offset=1800, n=500).shape[0] for c in ("apple", "banana")]
+    assert metrics["independent"]["n"] == sum(rows)  # up to eval_n = 500 per class from row 1800
+    for config in ("origin", "improved"):
+        m = metrics["configurations"][config]
+        # Two epochs on 333 drawings already beat a coin toss by far; a broken pipeline would not.
+        assert 0.7 < m["test"]["accuracy"] <= 1.0, m
+        assert 0.7 < m["independent"]["accuracy"] <= 1.0, m
+        assert 0.0 <= m["test"]["accuracy_astype_int"] <= 1.0 and 0.9 < m["test"]["auc"] <= 1.0
+
+
+def test_artifacts_hand_over_between_chapters(smoke_run):
+    run_dir, _ = smoke_run
+    art = run_dir / "artifacts"
+    for name in ("split.npz", "model_origin.keras", "model_improved.keras",
+                 "history_origin.json", "metrics_origin.json", "metrics_improved.json"):
+        assert (art / name).is_file(), name
+    history = json.loads((art / "history_origin.json").read_text())
+    assert len(history["loss"]) == SMOKE["epochs"] == len(history["epoch_seconds"])
+    assert history["n_validation"] > 0
+    assert len(list((art / "figures").glob("*.png"))) >= 10
+
+
+def test_a_chapter_run_before_its_input_names_the_chapter_to_run(tmp_path):
+    nb = series.notebooks(["04"])[0]
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        pm.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), kernel_name="python3",
+                            parameters={"artifacts_dir": str(tmp_path / "empty")},
+                            cwd=str(nb.parent), progress_bar=False)
+    assert err.value.ename == "MissingArtifactError"
+    assert "02_preprocessing.ipynb" in err.value.evalue
+
+
+def test_nonsense_parameters_stop_with_a_clear_error(tmp_path):
+    nb = series.notebooks(["02"])[0]
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        pm.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), kernel_name="python3",
+                            parameters={"artifacts_dir": str(tmp_path), "n_per_class": -5},
+                            cwd=str(nb.parent), progress_bar=False)
+    assert err.value.ename == "ValueError" and "n_per_class" in err.value.evalue
+
+
+def test_unknown_parameter_is_refused(tmp_path):
+    with pytest.raises(SystemExit, match="epochz"):
+        series.run_series(tmp_path, {"epochz": 3})
+
+
+def test_every_notebook_has_one_literal_parameters_cell():
+    import ast
+    for path in series.notebooks():
+        nb = nbformat.read(path, as_version=4)
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, path.name
+        for node in ast.parse(tagged[0].source).body:
+            assert isinstance(node, ast.Assign), (path.name, ast.dump(node))
+            ast.literal_eval(node.value)  # literals only: papermill overrides come after
+        assert nb.metadata.kernelspec.name == "python3"
+
+
+def test_parameter_values_are_parsed_like_python_literals():
+    assert series.parse_params([("epochs", "5"), ("lr", "1e-3"), ("categories", "[cat, dog]"),
+                                ("model", "improved"), ("flag", "True")]) == {
+        "epochs": 5, "lr": 0.001, "categories": ["cat", "dog"], "model": "improved", "flag": True}
+
+
+def test_a_model_trained_on_another_split_is_refused(smoke_run, tmp_path):
+    """Re-running 02 with another seed makes 04's model stale: 05 must say so, not evaluate."""
+    import shutil
+    run_dir, _ = smoke_run
+    art = tmp_path / "artifacts"
+    shutil.copytree(run_dir / "artifacts", art)
+    nb02, nb05 = series.notebooks(["02"])[0], series.notebooks(["05"])[0]
+    pm.execute_notebook(str(nb02), str(tmp_path / "02.ipynb"), kernel_name="python3",
+                        parameters={"artifacts_dir": str(art), "n_per_class": 200, "seed": 7},
+                        cwd=str(nb02.parent), progress_bar=False)
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        pm.execute_notebook(str(nb05), str(tmp_path / "05.ipynb"), kernel_name="python3",
+                            parameters={"artifacts_dir": str(art)}, cwd=str(nb05.parent),
+                            progress_bar=False)
+    assert err.value.ename == "MissingArtifactError" and "04_training.ipynb" in err.value.evalue
