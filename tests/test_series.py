@@ -120,3 +120,19 @@ def test_a_model_trained_on_another_split_is_refused(smoke_run, tmp_path):
                             parameters={"artifacts_dir": str(art)}, cwd=str(nb05.parent),
                             progress_bar=False)
     assert err.value.ename == "MissingArtifactError" and "04_training.ipynb" in err.value.evalue
+
+
+def test_any_two_categories_work(tmp_path):
+    """Chapters 02-05 on two other categories (generated 'cloud' rings and 'moon' crescents)."""
+    import numpy as np
+    from synthetic import draw_synthetic
+    data = tmp_path / "data"
+    data.mkdir()
+    np.save(data / "full_numpy_bitmap_the moon.npy", draw_synthetic("banana", 300, seed=3))
+    np.save(data / "cloud.npy", draw_synthetic("apple", 300, seed=4))
+    params = {"categories": ["the moon", "cloud"], "n_per_class": 150, "epochs": 3,
+              "data_dir": str(data), "eval_data_dir": str(data), "eval_offset": 150}
+    series.run_series(tmp_path / "run", params, names=["02", "03", "04", "05"], log=lambda *a, **k: None)
+    m = json.loads((tmp_path / "run/artifacts/metrics.json").read_text())
+    assert m["categories"] == ["the moon", "cloud"]
+    assert m["independent"]["n"] == 300 and m["independent"]["accuracy"] > 0.8
