@@ -32,7 +32,8 @@ def pytest_configure(config):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ["QUICKDRAW_QUIET"] = "1"
     os.environ.setdefault("MPLBACKEND", "Agg")
-    if os.environ.get("QUICKDRAW_DATA_DIR"):
+    if os.environ.get("QUICKDRAW_DATA_DIR"):  # absolute: notebook kernels run in notebooks/
+        os.environ["QUICKDRAW_DATA_DIR"] = str(Path(os.environ["QUICKDRAW_DATA_DIR"]).resolve())
         source = "QUICKDRAW_DATA_DIR"
     elif SHARED_SAMPLE.is_dir():
         os.environ["QUICKDRAW_DATA_DIR"] = str(SHARED_SAMPLE)
