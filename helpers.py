@@ -11,6 +11,7 @@ Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import json
@@ -27,8 +28,6 @@ import numpy as np
 ROW_BYTES = 28 * 28
 IMAGE_SHAPE = (28, 28, 1)
 BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full/numpy_bitmap"
-CREDIT = ("Drawings: Quick, Draw! dataset by Google Creative Lab, CC BY 4.0 "
-          "(https://github.com/googlecreativelab/quickdraw-dataset)")
 REPO_DIR = Path(__file__).resolve().parent
 
 
@@ -314,18 +313,27 @@ def _progress_bar(total, label):
     return tqdm(total=total, unit="B", unit_scale=True, desc=label, leave=False)
 
 
-def _atomic_save(path, array):
-    """Write ``array`` to ``path`` as .npy via a temporary file and a rename."""
+@contextlib.contextmanager
+def _replacing(path):
+    """A temporary file beside ``path``, opened for writing, that replaces ``path`` only if the
+    block completes: an interrupted write never leaves a corrupt file behind."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _atomic_save(path, array):
+    """Write ``array`` to ``path`` as .npy, atomically."""
+    with _replacing(path) as fh:
+        np.save(fh, array, allow_pickle=False)
 
 
 def load_from_folder(folder, category, offset=0, n=None):
@@ -338,11 +346,11 @@ def load_from_folder(folder, category, offset=0, n=None):
     path = find_category_file(folder, category)
     if path is None:
         raise FileNotFoundError(f"no {category}.npy (or full_numpy_bitmap_{category}.npy) in {folder}")
-    rows = _open_npy(path).shape[0]
-    if offset >= rows:
-        raise NotEnoughRowsError(f"{path} holds {rows} drawings: the offset must be below {rows}, "
-                                 f"got {offset}.")
-    return _read_rows(path, rows - offset if n is None else min(n, rows - offset), offset)
+    arr = _open_npy(path)
+    if offset >= len(arr):
+        raise NotEnoughRowsError(f"{path} holds {len(arr)} drawings: the offset must be below "
+                                 f"{len(arr)}, got {offset}.")
+    return np.array(arr[offset:] if n is None else arr[offset:offset + n])
 
 
 # ------------------------------------------------------------- dataset ----
@@ -440,25 +448,18 @@ def save_json(path, obj):
 
     Explained in 04_training.ipynb
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     as_json = lambda o: o.item() if hasattr(o, "item") and np.ndim(o) == 0 else np.asarray(o).tolist()
-    try:
-        tmp.write_text(json.dumps(obj, indent=2, default=as_json) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    text = json.dumps(obj, indent=2, default=as_json) + "\n"  # fails before anything is written
+    with _replacing(path) as fh:
+        fh.write(text.encode())
 
 
-def load_json(path, made_by=None):
-    """Read a JSON artifact; with ``made_by``, stop unless that chapter has written it.
+def load_json(path):
+    """Read a JSON artifact (``artifact(..., made_by=...)`` checks that it exists).
 
     Explained in 05_evaluation.ipynb
     """
-    path = Path(path)
-    if made_by and not path.is_file():
-        raise MissingArtifactError(f"{path} does not exist yet: run {made_by} first.")
-    return json.loads(path.read_text())
+    return json.loads(Path(path).read_text())
 
 
 def fingerprint(*arrays):
@@ -587,12 +588,11 @@ def build_origin(filters=14, padding="valid", input_shape=IMAGE_SHAPE):
                      name="origin")
 
 
-def build_cnn(filters=(14, 14), padding="valid", batchnorm=False, dropout=0.0, augment=False,
-              dense=64, learning_rate=1e-3, input_shape=IMAGE_SHAPE, name="cnn"):
-    """A compiled small CNN: per entry of ``filters`` a 3x3 convolution (+ batch normalisation)
-    and a 2x2 max-pool, then Dense(``dense``) and one sigmoid unit, with optional dropout before
-    both dense layers and optional augmentation layers (active in training only). The defaults
-    are the origin's network exactly; ``learning_rate`` may be a Keras schedule.
+def build_cnn(filters=(14, 14), padding="valid", augment=False, dense=64,
+              input_shape=IMAGE_SHAPE, name="cnn"):
+    """A compiled small CNN: per entry of ``filters`` a 3x3 convolution and a 2x2 max-pool, then
+    Dense(``dense``) and one sigmoid unit, with optional augmentation layers (active in training
+    only); adam, binary cross-entropy. The defaults are the origin's network exactly.
 
     Explained in 06_experiments.ipynb
     """
@@ -605,28 +605,17 @@ def build_cnn(filters=(14, 14), padding="valid", batchnorm=False, dropout=0.0, a
                   layers.RandomTranslation(0.1, 0.1, fill_mode="constant"),
                   layers.RandomZoom(0.1, fill_mode="constant")]
     for f in filters:
-        if batchnorm:
-            stack += [layers.Conv2D(f, (3, 3), padding=padding, use_bias=False),
-                      layers.BatchNormalization(), layers.Activation("relu")]
-        else:
-            stack.append(layers.Conv2D(f, (3, 3), activation="relu", padding=padding))
-        stack.append(layers.MaxPooling2D((2, 2)))
-    stack.append(layers.Flatten())
-    stack += [layers.Dropout(dropout)] if dropout else []
-    stack.append(layers.Dense(dense, activation="relu"))
-    stack += [layers.Dropout(dropout)] if dropout else []
-    stack.append(layers.Dense(1, activation="sigmoid"))
+        stack += [layers.Conv2D(f, (3, 3), activation="relu", padding=padding),
+                  layers.MaxPooling2D((2, 2))]
+    stack += [layers.Flatten(), layers.Dense(dense, activation="relu"),
+              layers.Dense(1, activation="sigmoid")]
     model = keras.Sequential(stack, name=name)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     return model
 
 
-# Configurations by name: keyword arguments of build_cnn, plus two optional training settings,
-# "early_stopping" (patience in epochs, on the validation loss) and "cosine" (decay the learning
-# rate to 0 over the run), which 06_experiments.ipynb tried and found not to help here.
-# The improved configuration trains longer (improved_epochs in 04 and 06); 06 measures what
-# each of its changes earns.
+# Configurations by name: keyword arguments of build_cnn. The improved configuration trains
+# longer (improved_epochs in 04 and 06); 06_experiments.ipynb measures what each change earns.
 CONFIGS = {
     "origin": {},
     "improved": {"augment": True, "filters": [16, 32, 64], "padding": "same"},
@@ -664,32 +653,22 @@ def train(config, x_train, y_train, epochs, batch_size=32, validation_fraction=0
     """Seed, build and fit a configuration (a name in CONFIGS, or such a dict) on uint8 images.
 
     Returns (model, history): Keras' per-epoch metrics plus ``epoch_seconds``, ``fit_seconds``.
-    Early stopping needs a validation slice; without one it is skipped.
     Explained in 04_training.ipynb
     """
-    import math
     import time
     import keras
     set_seed(seed)
     name = config if isinstance(config, str) else "custom"
-    cfg = dict(CONFIGS[config] if isinstance(config, str) else config)
-    patience, cosine = cfg.pop("early_stopping", 0), cfg.pop("cosine", False)
     x_fit, y_fit, val = validation_slice(x_train, y_train, validation_fraction, seed)
-    if cosine:
-        steps = epochs * math.ceil(len(y_fit) / batch_size)
-        cfg["learning_rate"] = keras.optimizers.schedules.CosineDecay(1e-3, steps)
-    model = build_cnn(name=name, **cfg)
+    model = build_cnn(name=name, **(CONFIGS[config] if isinstance(config, str) else config))
     times = []
-    callbacks = [keras.callbacks.LambdaCallback(
+    timer = keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda e, logs: times.append(time.perf_counter()),
-        on_epoch_end=lambda e, logs: times.__setitem__(-1, time.perf_counter() - times[-1]))]
-    if patience and val is not None:
-        callbacks.append(keras.callbacks.EarlyStopping("val_loss", patience=patience,
-                                                       restore_best_weights=True))
+        on_epoch_end=lambda e, logs: times.__setitem__(-1, time.perf_counter() - times[-1]))
     start = time.perf_counter()
     hist = model.fit(scale(x_fit), y_fit, epochs=epochs, batch_size=batch_size,
                      validation_data=None if val is None else (scale(val[0]), val[1]),
-                     callbacks=callbacks, verbose=verbose)
+                     callbacks=[timer], verbose=verbose)
     history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
     history.update(epoch_seconds=times, fit_seconds=time.perf_counter() - start,
                    n_fit=len(y_fit), n_validation=0 if val is None else len(val[1]),
@@ -787,7 +766,8 @@ def load_model(artifacts_dir, name, split=None):
     path = artifact(artifacts_dir, f"model_{name}.keras",
                     made_by=f"04_training.ipynb (with model = {name!r})")
     if split is not None:
-        history = load_json(artifact(artifacts_dir, f"history_{name}.json"), "04_training.ipynb")
+        history = load_json(artifact(artifacts_dir, f"history_{name}.json",
+                                     made_by="04_training.ipynb"))
         if history.get("split") != split["fingerprint"]:
             raise MissingArtifactError(
                 f"{path.name} was trained on another split than split.npz holds now (02 ran again "

@@ -12,6 +12,8 @@ import pytest
 import helpers
 import series
 
+quiet = lambda *args, **kwargs: None  # noqa: E731
+
 SMOKE = {"n_per_class": 200, "epochs": 2, "improved_epochs": 2, "sizes": [50, 100], "seeds": [0],
          "filter_grid": [2, 4], "unseen_offset": 1800, "unseen_n": 100}
 
@@ -20,7 +22,7 @@ SMOKE = {"n_per_class": 200, "epochs": 2, "improved_epochs": 2, "sizes": [50, 10
 def smoke_run(tmp_path_factory, data_dir):
     run_dir = tmp_path_factory.mktemp("run")
     params = {**SMOKE, "model": "both", "eval_data_dir": str(data_dir), "eval_offset": 1800}
-    seconds = series.run_series(run_dir, params, log=lambda *a, **k: None)
+    seconds = series.run_series(run_dir, params, log=quiet)
     return run_dir, seconds
 
 
@@ -64,21 +66,15 @@ def test_artifacts_hand_over_between_chapters(smoke_run):
 
 
 def test_a_chapter_run_before_its_input_names_the_chapter_to_run(tmp_path):
-    nb = series.notebooks(["04"])[0]
     with pytest.raises(pm.PapermillExecutionError) as err:
-        pm.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), kernel_name="python3",
-                            parameters={"artifacts_dir": str(tmp_path / "empty")},
-                            cwd=str(nb.parent), progress_bar=False)
+        series.run_series(tmp_path, {"artifacts_dir": str(tmp_path / "empty")}, ["04"], log=quiet)
     assert err.value.ename == "MissingArtifactError"
     assert "02_preprocessing.ipynb" in err.value.evalue
 
 
 def test_nonsense_parameters_stop_with_a_clear_error(tmp_path):
-    nb = series.notebooks(["02"])[0]
     with pytest.raises(pm.PapermillExecutionError) as err:
-        pm.execute_notebook(str(nb), str(tmp_path / "out.ipynb"), kernel_name="python3",
-                            parameters={"artifacts_dir": str(tmp_path), "n_per_class": -5},
-                            cwd=str(nb.parent), progress_bar=False)
+        series.run_series(tmp_path, {"n_per_class": -5}, ["02"], log=quiet)
     assert err.value.ename == "ValueError" and "n_per_class" in err.value.evalue
 
 
@@ -111,14 +107,10 @@ def test_a_model_trained_on_another_split_is_refused(smoke_run, tmp_path):
     run_dir, _ = smoke_run
     art = tmp_path / "artifacts"
     shutil.copytree(run_dir / "artifacts", art)
-    nb02, nb05 = series.notebooks(["02"])[0], series.notebooks(["05"])[0]
-    pm.execute_notebook(str(nb02), str(tmp_path / "02.ipynb"), kernel_name="python3",
-                        parameters={"artifacts_dir": str(art), "n_per_class": 200, "seed": 7},
-                        cwd=str(nb02.parent), progress_bar=False)
+    series.run_series(tmp_path, {"artifacts_dir": str(art), "n_per_class": 200, "seed": 7},
+                      ["02"], log=quiet)
     with pytest.raises(pm.PapermillExecutionError) as err:
-        pm.execute_notebook(str(nb05), str(tmp_path / "05.ipynb"), kernel_name="python3",
-                            parameters={"artifacts_dir": str(art)}, cwd=str(nb05.parent),
-                            progress_bar=False)
+        series.run_series(tmp_path, {"artifacts_dir": str(art)}, ["05"], log=quiet)
     assert err.value.ename == "MissingArtifactError" and "04_training.ipynb" in err.value.evalue
 
 
@@ -132,7 +124,7 @@ def test_any_two_categories_work(tmp_path):
     np.save(data / "cloud.npy", draw_synthetic("apple", 300, seed=4))
     params = {"categories": ["the moon", "cloud"], "n_per_class": 150, "epochs": 3,
               "data_dir": str(data), "eval_data_dir": str(data), "eval_offset": 150}
-    series.run_series(tmp_path / "run", params, names=["02", "03", "04", "05"], log=lambda *a, **k: None)
+    series.run_series(tmp_path / "run", params, names=["02", "03", "04", "05"], log=quiet)
     m = json.loads((tmp_path / "run/artifacts/metrics.json").read_text())
     assert m["categories"] == ["the moon", "cloud"]
     assert m["independent"]["n"] == 300 and m["independent"]["accuracy"] > 0.8
