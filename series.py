@@ -8,6 +8,10 @@ an error. Values are Python literals (``5``, ``0.1``, ``"text"``, ``[1, 2]``), o
 YAML lists like ``[cat, dog]``, or else plain strings. Relative paths in ``*_dir`` and
 ``*_path`` parameters are taken from where you run the command.
 
+In a terminal, a status line shows which notebook runs, which cell of how many, the elapsed time
+and an estimate of what is left (from the previous run at the same parameters, else from the cells
+done so far); it stays quiet under CI (``CI`` set) or when the output is not a terminal.
+
 ``--in-place`` re-executes the committed notebooks (at their default parameters) into a
 temporary folder, and replaces the committed ones only when all of them succeeded.
 """
@@ -20,6 +24,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -45,8 +50,157 @@ def declared_parameters(path):
     return set(pm.inspect_notebook(str(path)))
 
 
-def run_series(run_dir, params=None, names=None, log=print):
-    """Execute the notebooks into ``run_dir``/notebooks; return {notebook name: seconds}."""
+# ------------------------------------------------------------- progress ----
+
+def timings_path():
+    """Where per-cell times of past runs are kept, for the estimates: beside the experiment cache
+    (the same folder rule as helpers.experiment_cache_dir, without importing TensorFlow here)."""
+    folder = os.environ.get("QUICKDRAW_EXPERIMENT_CACHE") or REPO_DIR / "cache" / "experiments"
+    return Path(folder).expanduser().resolve() / "series-timings.json"
+
+
+def _timing_key(name, params):
+    return f"{name} {json.dumps(params, sort_keys=True, default=str)}"
+
+
+def _load_timings():
+    try:
+        return json.loads(timings_path().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_timings(key, seconds):
+    timings = _load_timings()
+    timings[key] = seconds
+    path = timings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(timings, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def _clock(seconds):
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def show_progress(stream=None):
+    """Whether to show the live status line: only in a terminal, and never under CI."""
+    stream = stream or sys.stderr
+    return not os.environ.get("CI") and hasattr(stream, "isatty") and stream.isatty()
+
+
+class Progress:
+    """The status line of one notebook: ``06_experiments.ipynb  cell 14/33  2:41  about 3:20 left``.
+
+    ``previous``: seconds per code cell of an earlier run at the same parameters (or None). The
+    estimate is what those cells took, scaled by how this run compares so far on the cells done;
+    without a previous run, the average time per cell so far times the cells left (rough: one
+    cell of 06 may train twenty networks).
+    """
+
+    def __init__(self, name, code_cells, previous=None, stream=None, live=None, interval=1.0):
+        self.name, self._previous = name, previous
+        self.begin(code_cells)
+        self.stream = stream or sys.stderr
+        self.live = show_progress(self.stream) if live is None else live
+        self.interval, self.seconds = interval, []
+        self.start = self.cell_start_time = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = None
+
+    def __enter__(self):
+        if self.live:
+            self._thread = threading.Thread(target=self._tick, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._write(f"{self.name}  {len(self.seconds)}/{self.total} cells  "
+                        f"{_clock(time.monotonic() - self.start)}" + ("" if exc[0] is None else "  failed")
+                        + "\n")
+
+    def begin(self, code_cells):
+        """The number of code cells to run (the engine counts them, injected parameters included)."""
+        self.total = code_cells
+        self.previous = self._previous if self._previous and len(self._previous) == code_cells else None
+
+    def cell_started(self):
+        self.cell_start_time = time.monotonic()
+
+    def cell_done(self):
+        self.seconds.append(time.monotonic() - self.cell_start_time)
+
+    def remaining(self, now=None):
+        """Seconds left, estimated; None while there is nothing to go on."""
+        now = time.monotonic() if now is None else now
+        done, running = len(self.seconds), now - self.cell_start_time
+        if self.previous is not None:
+            before = sum(self.previous[:done])
+            ratio = (sum(self.seconds) + 1) / (before + 1) if done else 1.0
+            ratio = min(max(ratio, 0.2), 5.0)
+            return max(sum(self.previous[done:]) * ratio - running, 0.0)
+        if done < 3:
+            return None
+        return max(sum(self.seconds) / done * (self.total - done) - running, 0.0)
+
+    def line(self, now=None):
+        now = time.monotonic() if now is None else now
+        cell = min(len(self.seconds) + 1, self.total)
+        text = f"{self.name}  cell {cell}/{self.total}  {_clock(now - self.start)}"
+        left = self.remaining(now)
+        if left is not None:
+            basis = "as last time" if self.previous is not None else "by cells"
+            text += f"  about {_clock(left)} left ({basis})"
+        return text
+
+    def _write(self, text):
+        self.stream.write("\r\033[K" + text)
+        self.stream.flush()
+
+    def _tick(self):
+        while not self._stop.wait(self.interval):
+            self._write(self.line())
+
+
+def _progress_engine():
+    """papermill's nbclient engine, telling a Progress when each code cell starts and ends."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class ProgressEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, progress=None, **kwargs):
+            if progress is not None:
+                progress.begin(sum(c.cell_type == "code" for c in nb_man.nb.cells))
+                start, complete = nb_man.cell_start, nb_man.cell_complete
+
+                def cell_start(cell, cell_index=None, **kw):
+                    if cell.cell_type == "code":
+                        progress.cell_started()
+                    return start(cell, cell_index, **kw)
+
+                def cell_complete(cell, cell_index=None, **kw):
+                    if cell.cell_type == "code":
+                        progress.cell_done()
+                    return complete(cell, cell_index, **kw)
+
+                nb_man.cell_start, nb_man.cell_complete = cell_start, cell_complete
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    papermill_engines.register("quickdraw-progress", ProgressEngine)
+    return "quickdraw-progress"
+
+
+def run_series(run_dir, params=None, names=None, log=print, progress=None):
+    """Execute the notebooks into ``run_dir``/notebooks; return {notebook name: seconds}.
+
+    ``progress``: show the live status line (default: in a terminal, not under CI).
+    """
+    import nbformat
     import papermill as pm
     params = {k: str(Path(v).expanduser().resolve()) if k.endswith(("_dir", "_path")) and v
               and isinstance(v, str) else v for k, v in (params or {}).items()}
@@ -69,11 +223,17 @@ def run_series(run_dir, params=None, names=None, log=print):
         out.parent.mkdir(parents=True, exist_ok=True)
         mine = {k: v for k, v in params.items() if k in declared[path]}
         log(f"running {path.name} {mine if mine else ''}".rstrip(), flush=True)
+        code_cells = sum(c.cell_type == "code" for c in nbformat.read(path, as_version=4).cells)
+        key = _timing_key(path.name, mine)
         start = time.perf_counter()
-        pm.execute_notebook(str(path), str(out), parameters=mine, kernel_name="python3",
-                            cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=False,
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+        with Progress(path.name, code_cells, _load_timings().get(key), live=progress) as watch:
+            pm.execute_notebook(str(path), str(out), parameters=mine, kernel_name="python3",
+                                cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=False,
+                                engine_name=_progress_engine(), progress=watch,
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"])
         seconds[path.name] = time.perf_counter() - start
+        if len(watch.seconds) == watch.total:
+            _save_timings(key, [round(t, 2) for t in watch.seconds])
     return seconds
 
 

@@ -129,7 +129,7 @@ class QuickDrawServer:
         return sum(r["sent"] for r in self.requests)
 
     def forget(self):
-        self.requests  # wait for any request still in flight
+        _ = self.requests  # wait for any request still in flight
         with self.httpd.lock:
             self.httpd.log.clear()
 

@@ -1,4 +1,4 @@
-"""The data layer of helpers.py: load_drawings from a folder, from the cache and over HTTP.
+"""The data client, quickdraw_data.py: load_drawings from a folder, from the cache and over HTTP.
 
 The HTTP tests run a real server on 127.0.0.1 (an ephemeral port, one thread per request) that
 serves .npy files generated here, in four modes: honours Range (206), ignores Range (200, whole
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import helpers
-from synthetic import draw_synthetic
 from npy_server import QuickDrawServer, npy_bytes, npy_bytes_with_header
+from synthetic import draw_synthetic
 
-ROW = helpers.ROW_BYTES
+import quickdraw_data as qd
+
+ROW = qd.ROW_BYTES
 PROBE = 256  # _remote_header asks for the first 256 bytes before the rows
 
 
@@ -52,7 +52,7 @@ def cache(tmp_path):
 
 
 def fetch(category, n, cache, offset=0, **kw):
-    return helpers.load_drawings(category, n, offset=offset, cache_dir=cache, progress=False,
+    return qd.load_drawings(category, n, offset=offset, cache_dir=cache, progress=False,
                                  timeout=10, **kw)
 
 
@@ -133,17 +133,17 @@ def test_category_with_spaces_is_quoted(server, cache):
 
 
 def test_category_url():
-    assert (helpers.category_url("hot air balloon", "http://x/y/")
+    assert (qd.category_url("hot air balloon", "http://x/y/")
             == "http://x/y/hot%20air%20balloon.npy")
-    assert helpers.category_url("apple", "http://x/y") == "http://x/y/apple.npy"
+    assert qd.category_url("apple", "http://x/y") == "http://x/y/apple.npy"
 
 
 def test_category_url_default_and_env(monkeypatch):
     monkeypatch.delenv("QUICKDRAW_BASE_URL", raising=False)
-    assert helpers.category_url("apple") == helpers.BASE_URL + "/apple.npy"
-    assert helpers.BASE_URL.startswith("https://storage.googleapis.com/quickdraw_dataset/")
+    assert qd.category_url("apple") == qd.BASE_URL + "/apple.npy"
+    assert qd.BASE_URL.startswith("https://storage.googleapis.com/quickdraw_dataset/")
     monkeypatch.setenv("QUICKDRAW_BASE_URL", "http://mirror/q/")
-    assert helpers.category_url("apple") == "http://mirror/q/apple.npy"
+    assert qd.category_url("apple") == "http://mirror/q/apple.npy"
 
 
 def test_server_ignoring_range_still_gives_right_rows(server, cache):
@@ -164,10 +164,10 @@ def test_server_ignoring_range_still_gives_right_rows(server, cache):
 
 def test_unknown_category_404(server, cache):
     server.serve("apple", APPLES)
-    with pytest.raises(helpers.UnknownCategoryError, match="'pineapple'"):
+    with pytest.raises(qd.UnknownCategoryError, match="'pineapple'"):
         fetch("pineapple", 5, cache)
     server.mode = "404"
-    with pytest.raises(helpers.UnknownCategoryError, match="apple"):
+    with pytest.raises(qd.UnknownCategoryError, match="apple"):
         fetch("apple", 5, cache)
     assert files_in(cache) == []
 
@@ -175,7 +175,7 @@ def test_unknown_category_404(server, cache):
 def test_server_error_is_download_error(server, cache):
     server.serve("apple", APPLES)
     server.mode = "500"
-    with pytest.raises(helpers.DownloadError, match="500"):
+    with pytest.raises(qd.DownloadError, match="500"):
         fetch("apple", 5, cache)
     assert files_in(cache) == []
 
@@ -183,9 +183,9 @@ def test_server_error_is_download_error(server, cache):
 def test_dropped_connection_saves_nothing(server, cache):
     server.serve("apple", APPLES)
     server.mode = "drop"
-    with pytest.raises(helpers.DownloadError):
+    with pytest.raises(qd.DownloadError):
         fetch("apple", 200, cache)
-    assert any(0 < r["sent"] for r in server.requests)  # a body was cut, not refused
+    assert any(r["sent"] > 0 for r in server.requests)  # a body was cut, not refused
     assert files_in(cache) == []  # neither a cache file nor a temporary one
 
 
@@ -194,7 +194,7 @@ def test_dropped_connection_keeps_existing_cache(server, cache):
     fetch("apple", 20, cache)
     before = (cache / "apple.npy").read_bytes()
     server.mode = "drop"
-    with pytest.raises(helpers.DownloadError):
+    with pytest.raises(qd.DownloadError):
         fetch("apple", 200, cache)
     assert files_in(cache) == ["apple.npy"]
     assert (cache / "apple.npy").read_bytes() == before
@@ -208,7 +208,7 @@ def test_no_server_listening(monkeypatch, cache):
         port = s.getsockname()[1]
     monkeypatch.setenv("QUICKDRAW_BASE_URL", f"http://127.0.0.1:{port}/numpy_bitmap")
     monkeypatch.delenv("QUICKDRAW_DATA_DIR", raising=False)
-    with pytest.raises(helpers.DownloadError, match="QUICKDRAW_DATA_DIR"):
+    with pytest.raises(qd.DownloadError, match="QUICKDRAW_DATA_DIR"):
         fetch("apple", 5, cache)
     assert files_in(cache) == []
 
@@ -218,13 +218,13 @@ def test_no_server_message_lists_folders_searched(monkeypatch, tmp_path):
     monkeypatch.delenv("QUICKDRAW_DATA_DIR", raising=False)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(helpers.DownloadError, match="looked in: .*empty"):
+    with pytest.raises(qd.DownloadError, match="looked in: .*empty"):
         fetch("apple", 5, tmp_path / "cache", data_dir=empty)
 
 
 def test_more_rows_than_remote_file_holds(server, cache):
     server.serve("apple", APPLES)
-    with pytest.raises(helpers.NotEnoughRowsError, match="300"):
+    with pytest.raises(qd.NotEnoughRowsError, match="300"):
         fetch("apple", 10, cache, offset=295)
     assert server.sent() <= PROBE  # only the header was read
     assert files_in(cache) == []
@@ -268,14 +268,14 @@ def test_corrupt_cache_is_warned_about_and_fetched_again(server, cache, spoil):
 ], ids=["shape-100", "float32", "int64", "3d", "1d"])
 def test_remote_file_with_wrong_format(server, cache, bad):
     server.serve("apple", bad)
-    with pytest.raises(helpers.DataFormatError, match="784"):
+    with pytest.raises(qd.DataFormatError, match="784"):
         fetch("apple", 5, cache)
     assert files_in(cache) == []
 
 
 def test_remote_file_that_is_not_npy(server, cache):
     server.serve("apple", b"<html><body>Sorry, this is a login page</body></html>" * 10)
-    with pytest.raises(helpers.DataFormatError, match="not an .npy"):
+    with pytest.raises(qd.DataFormatError, match="not an .npy"):
         fetch("apple", 5, cache)
     assert files_in(cache) == []
 
@@ -284,7 +284,7 @@ def test_remote_fortran_order_file_is_rejected(server, cache):
     """A column-major file holds (N, 784) uint8 too, but its rows are not contiguous bytes:
     fetching by byte range would return scrambled drawings."""
     server.serve("apple", npy_bytes(np.asfortranarray(APPLES[:50])))
-    with pytest.raises(helpers.DataFormatError, match="fortran"):
+    with pytest.raises(qd.DataFormatError, match="fortran"):
         fetch("apple", 5, cache, offset=3)
     assert files_in(cache) == []
 
@@ -295,7 +295,7 @@ def test_remote_file_with_broken_header(server, cache, header):
     dict_part = header.ljust(117) + b"\n"
     server.serve("apple", b"\x93NUMPY\x01\x00" + len(dict_part).to_bytes(2, "little")
                  + dict_part + bytes(5 * ROW))
-    with pytest.raises(helpers.DataFormatError, match="header"):
+    with pytest.raises(qd.DataFormatError, match="header"):
         fetch("apple", 1, cache)
     assert files_in(cache) == []
 
@@ -307,17 +307,17 @@ def test_folder_both_names(tmp_path, monkeypatch, name):
     monkeypatch.delenv("QUICKDRAW_DATA_DIR", raising=False)
     monkeypatch.setenv("QUICKDRAW_BASE_URL", "http://127.0.0.1:9/none")
     np.save(tmp_path / name, APPLES)
-    assert helpers.find_category_file(tmp_path, "apple") == tmp_path / name
-    assert helpers.find_category_file(tmp_path, "banana") is None
-    out = helpers.load_drawings("apple", 12, offset=7, data_dir=tmp_path)
+    assert qd.find_category_file(tmp_path, "apple") == tmp_path / name
+    assert qd.find_category_file(tmp_path, "banana") is None
+    out = qd.load_drawings("apple", 12, offset=7, data_dir=tmp_path)
     np.testing.assert_array_equal(out, APPLES[7:19])
     monkeypatch.setenv("QUICKDRAW_DATA_DIR", str(tmp_path))  # the same through the environment
-    np.testing.assert_array_equal(helpers.load_drawings("apple", 12, offset=7), APPLES[7:19])
+    np.testing.assert_array_equal(qd.load_drawings("apple", 12, offset=7), APPLES[7:19])
 
 
 def test_folder_result_is_a_plain_copy(tmp_path):
     np.save(tmp_path / "apple.npy", APPLES)
-    out = helpers.load_drawings("apple", 10, data_dir=tmp_path)
+    out = qd.load_drawings("apple", 10, data_dir=tmp_path)
     assert type(out) is np.ndarray and not isinstance(out, np.memmap)
     assert out.flags.writeable and out.flags.c_contiguous
     out[:] = 0  # must not touch the file
@@ -332,10 +332,10 @@ def test_data_dir_argument_wins_over_environment(tmp_path, monkeypatch):
     np.save(second / "banana.npy", BANANAS)
     monkeypatch.setenv("QUICKDRAW_DATA_DIR", str(second))
     monkeypatch.setenv("QUICKDRAW_BASE_URL", "http://127.0.0.1:9/none")
-    np.testing.assert_array_equal(helpers.load_drawings("apple", 5, data_dir=first), APPLES[:5])
-    np.testing.assert_array_equal(helpers.load_drawings("apple", 5), BANANAS[:5])
+    np.testing.assert_array_equal(qd.load_drawings("apple", 5, data_dir=first), APPLES[:5])
+    np.testing.assert_array_equal(qd.load_drawings("apple", 5), BANANAS[:5])
     # a folder without the category falls through to the environment's
-    np.testing.assert_array_equal(helpers.load_drawings("banana", 5, data_dir=first), BANANAS[:5])
+    np.testing.assert_array_equal(qd.load_drawings("banana", 5, data_dir=first), BANANAS[:5])
 
 
 def test_folder_wins_over_cache_and_network(tmp_path, server, cache):
@@ -364,7 +364,7 @@ def test_folder_is_memory_mapped(big_file):
     assert big_file.stat().st_size > 78_000_000
     tracemalloc.start()
     try:
-        out = helpers.load_drawings("apple", 10, offset=91_234, data_dir=big_file.parent)
+        out = qd.load_drawings("apple", 10, offset=91_234, data_dir=big_file.parent)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -395,43 +395,43 @@ def test_tracemalloc_sees_numpy_reading_whole_file(big_file):
 ], ids=["shape-100", "float32", "int64", "3d"])
 def test_folder_wrong_format(tmp_path, bad):
     np.save(tmp_path / "apple.npy", bad)
-    with pytest.raises(helpers.DataFormatError, match="784"):
-        helpers.load_drawings("apple", 5, data_dir=tmp_path)
+    with pytest.raises(qd.DataFormatError, match="784"):
+        qd.load_drawings("apple", 5, data_dir=tmp_path)
 
 
 @pytest.mark.parametrize("content", [b"apple,banana\n1,2\n", b"", b"\x93NUMPY\x01\x00\xff"],
                          ids=["csv", "empty", "broken-header"])
 def test_folder_file_not_npy(tmp_path, content):
     (tmp_path / "apple.npy").write_bytes(content)
-    with pytest.raises(helpers.DataFormatError, match="apple.npy"):
-        helpers.load_drawings("apple", 5, data_dir=tmp_path)
+    with pytest.raises(qd.DataFormatError, match="apple.npy"):
+        qd.load_drawings("apple", 5, data_dir=tmp_path)
 
 
 def test_folder_truncated_file(tmp_path):
     (tmp_path / "apple.npy").write_bytes(npy_bytes(APPLES)[:5000])
-    with pytest.raises(helpers.DataFormatError):
-        helpers.load_drawings("apple", 1, data_dir=tmp_path)
+    with pytest.raises(qd.DataFormatError):
+        qd.load_drawings("apple", 1, data_dir=tmp_path)
 
 
 def test_folder_pickled_object_array_is_refused(tmp_path):
     np.save(tmp_path / "apple.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
-    with pytest.raises(helpers.DataFormatError):
-        helpers.load_drawings("apple", 1, data_dir=tmp_path)
+    with pytest.raises(qd.DataFormatError):
+        qd.load_drawings("apple", 1, data_dir=tmp_path)
 
 
 @pytest.mark.parametrize("n, offset", [(301, 0), (10, 295), (1, 300), (1, 10_000)])
 def test_folder_too_many_rows(tmp_path, n, offset):
     np.save(tmp_path / "apple.npy", APPLES)
-    with pytest.raises(helpers.NotEnoughRowsError, match="holds 300 drawings"):
-        helpers.load_drawings("apple", n, offset=offset, data_dir=tmp_path)
+    with pytest.raises(qd.NotEnoughRowsError, match="holds 300 drawings"):
+        qd.load_drawings("apple", n, offset=offset, data_dir=tmp_path)
 
 
 def test_folder_last_rows_exactly(tmp_path):
     np.save(tmp_path / "apple.npy", APPLES)
     np.testing.assert_array_equal(
-        helpers.load_drawings("apple", 300, data_dir=tmp_path), APPLES)
+        qd.load_drawings("apple", 300, data_dir=tmp_path), APPLES)
     np.testing.assert_array_equal(
-        helpers.load_drawings("apple", 1, offset=299, data_dir=tmp_path), APPLES[299:])
+        qd.load_drawings("apple", 1, offset=299, data_dir=tmp_path), APPLES[299:])
 
 
 @pytest.mark.parametrize("kwargs, error", [
@@ -453,44 +453,86 @@ def test_bad_arguments(tmp_path, monkeypatch, kwargs, error):
     np.save(tmp_path / "apple.npy", APPLES)
     kwargs = {"category": "apple", **kwargs}
     with pytest.raises(error):
-        helpers.load_drawings(data_dir=tmp_path, cache_dir=tmp_path / "c", progress=False,
+        qd.load_drawings(data_dir=tmp_path, cache_dir=tmp_path / "c", progress=False,
                               **kwargs)
     assert not (tmp_path / "c").exists()
 
 
 def test_numpy_integers_and_padded_category_are_accepted(tmp_path):
     np.save(tmp_path / "apple.npy", APPLES)
-    out = helpers.load_drawings(" apple ", np.int64(4), offset=np.int32(2), data_dir=tmp_path)
+    out = qd.load_drawings(" apple ", np.int64(4), offset=np.int32(2), data_dir=tmp_path)
     np.testing.assert_array_equal(out, APPLES[2:6])
 
 
 def test_error_classes():
-    assert issubclass(helpers.UnknownCategoryError, LookupError)
-    assert issubclass(helpers.DownloadError, ConnectionError)
-    for cls in (helpers.DataFormatError, helpers.NotEnoughRowsError):
+    assert issubclass(qd.UnknownCategoryError, LookupError)
+    assert issubclass(qd.DownloadError, ConnectionError)
+    for cls in (qd.DataFormatError, qd.NotEnoughRowsError):
         assert issubclass(cls, ValueError)
-    for cls in (helpers.UnknownCategoryError, helpers.DownloadError, helpers.DataFormatError,
-                helpers.NotEnoughRowsError):
-        assert issubclass(cls, helpers.QuickDrawError)
+    for cls in (qd.UnknownCategoryError, qd.DownloadError, qd.DataFormatError,
+                qd.NotEnoughRowsError):
+        assert issubclass(cls, qd.QuickDrawError)
 
 
 # ---------------------------------------------------------------- real sample ----
 
 @pytest.mark.parametrize("category", ["apple", "banana"])
 def test_real_sample(real_sample, category):
-    out = helpers.load_drawings(category, 2000, data_dir=real_sample)
+    out = qd.load_drawings(category, 2000, data_dir=real_sample)
     assert out.shape == (2000, ROW) and out.dtype == np.uint8
     assert out.max() == 255 and out.min() == 0
     images = out.reshape(-1, 28, 28)
     assert (images[:, [0, 27], :] == 0).all() and (images[:, :, [0, 27]] == 0).all()
     assert (images.reshape(2000, -1).max(axis=1) > 0).all()  # no blank drawing
     np.testing.assert_array_equal(
-        helpers.load_drawings(category, 10, offset=1990, data_dir=real_sample), out[1990:])
-    with pytest.raises(helpers.NotEnoughRowsError, match="holds 2000"):
-        helpers.load_drawings(category, 2001, data_dir=real_sample)
+        qd.load_drawings(category, 10, offset=1990, data_dir=real_sample), out[1990:])
+    with pytest.raises(qd.NotEnoughRowsError, match="holds 2000"):
+        qd.load_drawings(category, 2001, data_dir=real_sample)
 
 
 def test_real_sample_apples_and_bananas_differ(real_sample):
-    apples = helpers.load_drawings("apple", 100, data_dir=real_sample)
-    bananas = helpers.load_drawings("banana", 100, data_dir=real_sample)
+    apples = qd.load_drawings("apple", 100, data_dir=real_sample)
+    bananas = qd.load_drawings("banana", 100, data_dir=real_sample)
     assert not np.array_equal(apples, bananas)
+
+
+def test_load_from_folder_checks_its_arguments(data_dir):
+    rows = np.load(qd.find_category_file(data_dir, "apple"), mmap_mode="r").shape[0]
+    assert qd.load_from_folder(data_dir, "apple", offset=rows - 10, n=50).shape == (10, 784)
+    with pytest.raises(ValueError):
+        qd.load_from_folder(data_dir, "apple", offset=-3)
+    with pytest.raises(qd.NotEnoughRowsError):
+        qd.load_from_folder(data_dir, "apple", offset=10**7)
+
+
+@pytest.mark.parametrize("name", ["../secrets", "a/b", "a\\b"])
+def test_category_names_cannot_escape_the_cache(name, tmp_path):
+    with pytest.raises(ValueError, match="category"):
+        qd.load_drawings(name, 1, cache_dir=tmp_path)
+
+
+def test_a_missing_data_folder_is_an_error_not_a_silent_download(tmp_path):
+    with pytest.raises(NotADirectoryError, match="data_dir"):
+        qd.load_drawings("apple", 1, data_dir=tmp_path / "typo", cache_dir=tmp_path)
+
+
+def test_messages_show_no_path_of_the_machine(tmp_path):
+    """Committed notebooks print these messages: a folder's name, never its absolute path."""
+    folder = tmp_path / "my_drawings"
+    folder.mkdir()
+    np.save(folder / "apple.npy", APPLES)
+    with pytest.raises(qd.NotEnoughRowsError) as err:
+        qd.load_drawings("apple", 10_000, data_dir=folder)
+    assert "my_drawings/apple.npy" in str(err.value) and str(tmp_path) not in str(err.value)
+    with pytest.raises(FileNotFoundError) as err:
+        qd.load_from_folder(folder, "banana")
+    assert str(tmp_path) not in str(err.value)
+    with pytest.raises(NotADirectoryError) as err:
+        qd.load_drawings("apple", 1, data_dir=tmp_path / "typo")
+    assert str(tmp_path) not in str(err.value)
+
+
+def test_shown_path_is_relative_to_the_repository_or_names_the_folder(tmp_path):
+    assert qd.shown_path(qd.REPO_DIR / "data" / "apple.npy") == "data/apple.npy"
+    assert qd.shown_path(tmp_path / "numpy_bitmap" / "apple.npy") == "numpy_bitmap/apple.npy"
+    assert qd.shown_path("some/relative.npy") == "some/relative.npy"

@@ -1,9 +1,13 @@
 """Unit tests of helpers.py beyond the data layer: dataset, shape math, model, evaluation."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import helpers
+
+REPO_DIR = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("n, k, s, padding, expected", [
@@ -144,21 +148,42 @@ def test_save_json_writes_numpy_values_as_plain_json(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
 
 
-def test_load_from_folder_checks_its_arguments(data_dir):
-    rows = np.load(helpers.find_category_file(data_dir, "apple"), mmap_mode="r").shape[0]
-    assert helpers.load_from_folder(data_dir, "apple", offset=rows - 10, n=50).shape == (10, 784)
-    with pytest.raises(ValueError):
-        helpers.load_from_folder(data_dir, "apple", offset=-3)
-    with pytest.raises(helpers.NotEnoughRowsError):
-        helpers.load_from_folder(data_dir, "apple", offset=10**7)
+# The data client lives in quickdraw_data.py (tests/test_data.py); the chapters reach it through helpers.
+DATA_NAMES = ["load_drawings", "load_from_folder", "find_category_file", "category_url", "shown_path",
+              "QuickDrawError", "UnknownCategoryError", "DownloadError", "DataFormatError",
+              "NotEnoughRowsError", "ROW_BYTES", "BASE_URL"]
 
 
-@pytest.mark.parametrize("name", ["../secrets", "a/b", "a\\b"])
-def test_category_names_cannot_escape_the_cache(name, tmp_path):
-    with pytest.raises(ValueError, match="category"):
-        helpers.load_drawings(name, 1, cache_dir=tmp_path)
+@pytest.mark.parametrize("name", DATA_NAMES)
+def test_helpers_re_exports_the_data_client(name):
+    import quickdraw_data
+    assert getattr(helpers, name) is getattr(quickdraw_data, name)
 
 
-def test_a_missing_data_folder_is_an_error_not_a_silent_download(tmp_path):
-    with pytest.raises(NotADirectoryError, match="data_dir"):
-        helpers.load_drawings("apple", 1, data_dir=tmp_path / "typo", cache_dir=tmp_path)
+def test_artifact_errors_are_quickdraw_errors_too():
+    assert issubclass(helpers.MissingArtifactError, helpers.QuickDrawError)
+
+
+@pytest.mark.parametrize("module_name", ["helpers", "quickdraw_data"])
+def test_every_public_function_names_the_chapter_that_explains_it(module_name):
+    import importlib
+    import inspect
+    import re
+    module = importlib.import_module(module_name)
+    chapters = {p.name for p in (REPO_DIR / "notebooks").glob("*.ipynb")}
+    for name, obj in vars(module).items():
+        if name.startswith("_") or not (inspect.isfunction(obj) or inspect.isclass(obj)):
+            continue
+        if obj.__module__ != module_name:
+            continue  # imported from elsewhere
+        doc = inspect.getdoc(obj) or ""
+        named = re.findall(r"[Ee]xplained in (\d\d_\w+\.ipynb)", doc.splitlines()[-1] if doc else "")
+        assert named, f"{module_name}.{name}: the docstring's last line names no chapter"
+        assert named[0] in chapters, f"{module_name}.{name} names {named[0]}, which does not exist"
+
+
+def test_experiment_cache_is_shared_and_movable(tmp_path, monkeypatch):
+    monkeypatch.setenv("QUICKDRAW_EXPERIMENT_CACHE", str(tmp_path / "exp"))
+    assert helpers.experiment_cache_dir() == tmp_path / "exp" and (tmp_path / "exp").is_dir()
+    monkeypatch.delenv("QUICKDRAW_EXPERIMENT_CACHE")
+    assert helpers.experiment_cache_dir() == REPO_DIR / "cache" / "experiments"

@@ -1,0 +1,341 @@
+"""The Quick, Draw! data client: drawings from a folder, a local cache or Google's bucket.
+
+``load_drawings`` is all a chapter needs (helpers re-exports it, with the errors below). Behind it:
+HTTP Range requests that fetch only the .npy header and the rows not cached yet, a cache that is a
+valid .npy file and grows as more rows are asked for, checks that a file holds (N, 784) uint8
+drawings, atomic writes (an interrupted download never leaves a corrupt file), a progress bar.
+Messages show paths relative to the repository, or a folder's name: never a machine's layout.
+
+Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
+(https://github.com/googlecreativelab/quickdraw-dataset).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import io
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROW_BYTES = 28 * 28
+BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full/numpy_bitmap"
+REPO_DIR = Path(__file__).resolve().parent
+
+
+class QuickDrawError(Exception):
+    """Base class of the errors this module raises on purpose.
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+
+
+class UnknownCategoryError(QuickDrawError, LookupError):
+    """The server has no file for that category (HTTP 404).
+
+    Explained in 01_data_exploration.ipynb
+    """
+
+
+class DownloadError(QuickDrawError, ConnectionError):
+    """No network, a server error, or a download cut short.
+
+    Explained in 01_data_exploration.ipynb
+    """
+
+
+class DataFormatError(QuickDrawError, ValueError):
+    """A file that is not an (N, 784) uint8 .npy array.
+
+    Explained in 01_data_exploration.ipynb
+    """
+
+
+class NotEnoughRowsError(QuickDrawError, ValueError):
+    """More drawings asked for than the file holds.
+
+    Explained in 01_data_exploration.ipynb
+    """
+
+
+
+# ---------------------------------------------------------------- data ----
+
+def load_drawings(category, n, offset=0, data_dir=None, cache_dir=None,
+                  progress=None, timeout=30):
+    """Return drawings ``offset .. offset+n-1`` of ``category``, uint8, shape (n, 784).
+
+    Looks in order: ``data_dir``, then ``$QUICKDRAW_DATA_DIR`` (folders holding
+    ``<category>.npy`` or ``full_numpy_bitmap_<category>.npy``, memory-mapped so
+    only the rows asked for are read), then the local cache (``$QUICKDRAW_CACHE_DIR``
+    or ``data/`` in the repository), then a download from Google's bucket
+    (``$QUICKDRAW_BASE_URL`` overrides it) with HTTP Range requests that fetch only
+    the header and the rows not cached yet. The cache is a valid .npy file of the
+    first rows of the file, and grows as more rows are asked for.
+
+    Explained in 01_data_exploration.ipynb
+    """
+    category, n, offset = _check_request(category, n, offset)
+    searched = []
+    for folder in (data_dir, os.environ.get("QUICKDRAW_DATA_DIR")):
+        if folder:
+            searched.append(shown_path(folder))
+            path = find_category_file(folder, category)
+            if path is not None:
+                return _read_rows(path, n, offset)
+    cache = Path(cache_dir or os.environ.get("QUICKDRAW_CACHE_DIR") or REPO_DIR / "data")
+    return _cached_download(category, n, offset, cache, progress, timeout, searched)
+
+
+def find_category_file(folder, category):
+    """Path of ``category``'s .npy file in ``folder`` (either naming), or None.
+
+    Used by load_drawings, explained in 01_data_exploration.ipynb
+    """
+    if not Path(folder).expanduser().is_dir():
+        raise NotADirectoryError(f"data folder {shown_path(folder)} does not exist: fix the data_dir "
+                                 "parameter or QUICKDRAW_DATA_DIR, or leave them empty to use the "
+                                 "cache and download")
+    for name in (f"{category}.npy", f"full_numpy_bitmap_{category}.npy"):
+        path = Path(folder).expanduser() / name
+        if path.is_file():
+            return path
+    return None
+
+
+def _check_request(category, n, offset):
+    if not isinstance(category, str) or not category.strip():
+        raise ValueError(f"category must be a non-empty string such as 'apple', got {category!r}")
+    if any(bad in category for bad in ("/", "\\", "..")):
+        raise ValueError(f"category names hold no '/', '\\' or '..', got {category!r}")
+    for name, value, low in (("n", n, 1), ("offset", offset, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be a whole number, got {value!r}")
+        if value < low:
+            what = "at least 1 drawing" if name == "n" else "0 or more"
+            raise ValueError(f"{name} must be {what}, got {value}")
+    return category.strip(), int(n), int(offset)
+
+
+def _open_npy(path):
+    """Memory-map an .npy file and check it holds (N, 784) uint8 drawings."""
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as err:  # numpy raises ValueError, OSError, EOFError, even tokenize errors
+        raise DataFormatError(f"{shown_path(path)} is not a readable .npy file ({err}). "
+                              "Delete it or download it again.") from err
+    _check_format(arr.shape, arr.dtype, shown_path(path))
+    return arr
+
+
+def _check_format(shape, dtype, where):
+    if len(shape) != 2 or shape[1] != ROW_BYTES or np.dtype(dtype) != np.uint8:
+        raise DataFormatError(
+            f"{where} holds an array of shape {tuple(shape)} and dtype {np.dtype(dtype)}; "
+            f"Quick, Draw! bitmaps are (N, {ROW_BYTES}) uint8 (one flattened 28x28 drawing a row). "
+            "Use the files from full/numpy_bitmap/, not the raw or simplified stroke files.")
+
+
+def _read_rows(path, n, offset):
+    arr = _open_npy(path)
+    if offset + n > arr.shape[0]:
+        raise NotEnoughRowsError(
+            f"asked for rows {offset}..{offset + n - 1} of {shown_path(path)}, which holds {arr.shape[0]} "
+            f"drawings: ask for at most {max(arr.shape[0] - offset, 0)} from offset {offset}.")
+    return np.array(arr[offset:offset + n])
+
+
+def category_url(category, base_url=None):
+    """URL of a category's bitmap file (spaces sent as %20).
+
+    Used by load_drawings, explained in 01_data_exploration.ipynb
+    """
+    base = (base_url or os.environ.get("QUICKDRAW_BASE_URL") or BASE_URL).rstrip("/")
+    return f"{base}/{urllib.parse.quote(category, safe='')}.npy"
+
+
+def _cached_download(category, n, offset, cache, progress, timeout, searched):
+    path = cache / f"{category}.npy"
+    have = None
+    if path.is_file():
+        try:
+            have = _open_npy(path)
+        except DataFormatError as err:
+            warnings.warn(f"Corrupt cache file {shown_path(path)} ({err}); fetching it again.",
+                          stacklevel=3)
+            path.unlink()
+    need = offset + n
+    if have is not None and have.shape[0] >= need:
+        return np.array(have[offset:need])
+    start_row = 0 if have is None else have.shape[0]
+    url = category_url(category)
+    try:
+        header_len, total = _remote_header(url, timeout)
+        if need > total:
+            raise NotEnoughRowsError(
+                f"asked for rows {offset}..{need - 1} of '{category}', which has {total} drawings.")
+        new = _fetch(url, header_len + start_row * ROW_BYTES, header_len + need * ROW_BYTES,
+                     timeout, progress, f"{category}: rows {start_row}-{need - 1}")
+    except QuickDrawError:
+        raise
+    except urllib.error.HTTPError as err:
+        if err.code == 404:
+            raise UnknownCategoryError(
+                f"No Quick, Draw! category '{category}' at {url} (HTTP 404). Names are lower case "
+                "with spaces, as in https://github.com/googlecreativelab/quickdraw-dataset/"
+                "blob/master/categories.txt") from err
+        raise DownloadError(f"Download of {url} failed: HTTP {err.code} {err.reason}.") from err
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+        where = f" (looked in: {', '.join(searched)})" if searched else ""
+        raise DownloadError(
+            f"Could not download {url}: {getattr(err, 'reason', err)}. No network? Put "
+            f"{category}.npy in a folder and set QUICKDRAW_DATA_DIR to it, or pass "
+            f"data_dir=...{where}.") from err
+    rows = np.frombuffer(new, dtype=np.uint8).reshape(-1, ROW_BYTES)
+    if have is not None:
+        rows = np.concatenate([np.asarray(have), rows])
+    del have
+    _atomic_save(path, rows)
+    return rows[offset:need].copy()
+
+
+def _remote_header(url, timeout):
+    """(header length in bytes, number of rows) of a remote .npy file."""
+    head = _fetch(url, 0, 256, timeout, False, "header", allow_short=True)
+    if len(head) < 12 or head[:6] != b"\x93NUMPY":
+        raise DataFormatError(f"{url} is not an .npy file (it starts {head[:12]!r}).")
+    size_bytes = 2 if head[6] == 1 else 4
+    header_len = 8 + size_bytes + int.from_bytes(head[8:8 + size_bytes], "little")
+    if header_len > 65536:
+        raise DataFormatError(f"{url} claims an .npy header of {header_len:,} bytes: not a bitmap file.")
+    if header_len > len(head):
+        head = _fetch(url, 0, header_len, timeout, False, "header")
+    fp = io.BytesIO(head[:header_len])
+    version = np.lib.format.read_magic(fp)
+    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+            else np.lib.format.read_array_header_2_0)
+    try:
+        shape, fortran, dtype = read(fp)
+    except Exception as err:  # ValueError, or tokenize.TokenError on an unbalanced header
+        raise DataFormatError(f"{url} has an unreadable .npy header ({err}).") from err
+    _check_format(shape, dtype, url)
+    if fortran and shape[0] > 1:
+        raise DataFormatError(f"{url} is stored column-major (fortran_order), so its rows "
+                              "cannot be fetched by byte range.")
+    return header_len, shape[0]
+
+
+def _fetch(url, start, stop, timeout, progress, label, allow_short=False):
+    """Bytes ``start .. stop-1`` of ``url``; works whether or not the server honours Range."""
+    request = urllib.request.Request(url, headers={"Range": f"bytes={start}-{stop - 1}",
+                                                   "User-Agent": "quickdraw-cnn"})
+    want = stop - start
+    with urllib.request.urlopen(request, timeout=timeout) as resp:
+        skip = start if resp.status == 200 else 0  # 200: the server ignored Range
+        while skip:
+            skip -= len(resp.read(min(skip, 1 << 16)) or _short(url))
+        data = _read_exactly(resp, want, progress, label, allow_short)
+    if len(data) < want and not allow_short:
+        _short(url)
+    return data
+
+
+def _short(url):
+    raise DownloadError(f"The download of {url} was cut short; nothing was saved. Try again.")
+
+
+def _read_exactly(resp, want, progress, label, allow_short):
+    bar = _progress_bar(want, label) if _want_progress(progress) and want > 1 << 16 else None
+    chunks, got = [], 0
+    try:
+        while got < want:
+            chunk = resp.read(min(want - got, 1 << 16))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+            if bar is not None:
+                bar.update(len(chunk))
+    except (OSError, http.client.HTTPException) as err:
+        if not allow_short:
+            raise DownloadError(f"The download was cut short ({err}); nothing was saved. "
+                                "Try again.") from err
+    finally:
+        if bar is not None:
+            bar.close()
+    return b"".join(chunks)
+
+
+def _want_progress(progress):
+    if progress is not None:
+        return bool(progress)
+    if os.environ.get("QUICKDRAW_QUIET") or os.environ.get("CI"):
+        return False
+    return sys.stderr.isatty() or "ipykernel" in sys.modules
+
+
+def _progress_bar(total, label):
+    from tqdm import tqdm  # plain text bar: works in a terminal and in a notebook, no widgets needed
+    return tqdm(total=total, unit="B", unit_scale=True, desc=label, leave=False)
+
+
+@contextlib.contextmanager
+def _replacing(path):
+    """A temporary file beside ``path``, opened for writing, that replaces ``path`` only if the
+    block completes: an interrupted write never leaves a corrupt file behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _atomic_save(path, array):
+    """Write ``array`` to ``path`` as .npy, atomically."""
+    with _replacing(path) as fh:
+        np.save(fh, array, allow_pickle=False)
+
+
+def load_from_folder(folder, category, offset=0, n=None):
+    """Drawings ``offset ..`` of ``category`` from a folder of .npy files: all the rest, or at
+    most ``n``.
+
+    Explained in 05_evaluation.ipynb
+    """
+    category, _, offset = _check_request(category, 1 if n is None else n, offset)
+    path = find_category_file(folder, category)
+    if path is None:
+        raise FileNotFoundError(f"no {category}.npy (or full_numpy_bitmap_{category}.npy) in "
+                                f"{shown_path(folder)}")
+    arr = _open_npy(path)
+    if offset >= len(arr):
+        raise NotEnoughRowsError(f"{shown_path(path)} holds {len(arr)} drawings: the offset must be below "
+                                 f"{len(arr)}, got {offset}.")
+    return np.array(arr[offset:] if n is None else arr[offset:offset + n])
+
+
+
+def shown_path(path):
+    """``path`` as messages show it: relative to the repository when inside it, else the name of
+    its folder and its own (``numpy_bitmap/apple.npy``), so no output carries a machine's layout.
+
+    Used by the data errors, explained in 01_data_exploration.ipynb
+    """
+    path = Path(path).expanduser()
+    try:
+        return str(path.resolve().relative_to(REPO_DIR))
+    except ValueError:
+        return str(Path(path.resolve().parent.name, path.name)) if path.is_absolute() else str(path)
