@@ -1,15 +1,20 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    creates .venv if missing, installs, runs the whole series (PARAMS="-p epochs 5" forwards papermill parameters)
-#   make test   same environment, runs the tests (pytest: helpers, papermill smoke run, nbval on the committed notebooks)
+#   make test   same environment, runs the tests (pytest: helpers, papermill smoke run, nbval on the committed
+#               notebooks, ruff, the workflow lint, the HTML pages), two at a time (pytest-xdist)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PARAMS ?=
 RUN_DIR ?=
+# Two pytest workers: a training uses about one core, so two halve the wall time on 2 cores.
+# Cells of one notebook stay together in one worker (--dist loadscope, as nbval asks). TEST_ARGS=-n0: one.
+TEST_ARGS ?= -n 2 --dist loadscope
+HTML_DIR ?= site
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: install run test bench notebooks clean
+.PHONY: install run test test-fast lint html bench notebooks clean
 
 install: $(VENV)/.installed
 
@@ -25,8 +30,22 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 run: install
 	$(PY) -m series $(if $(RUN_DIR),--run-dir $(RUN_DIR)) $(PARAMS)
 
+# Everything: unit tests, ruff and the workflow lint, the HTML pages, the series under papermill and
+# nbval on the committed notebooks (tests/test_lint.py runs what make lint runs).
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest $(TEST_ARGS)
+
+# For iterating: all but the tests marked slow (notebooks and browser), in about a minute.
+test-fast: install
+	$(PY) -m pytest -m "not slow" tests
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# The executed series as static HTML: runs/latest if there is a run, else the committed notebooks.
+html: install
+	$(PY) tools/build_html.py --out $(HTML_DIR)
 
 bench: install
 	$(PY) tools/bench.py
@@ -37,4 +56,4 @@ notebooks: install
 	$(PY) -m series --in-place
 
 clean:
-	rm -rf runs artifacts
+	rm -rf runs artifacts $(HTML_DIR)

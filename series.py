@@ -60,7 +60,9 @@ def timings_path():
 
 
 def _timing_key(name, params):
-    return f"{name} {json.dumps(params, sort_keys=True, default=str)}"
+    """Timings are kept per notebook and parameters; folders (a new artifacts_dir each run) aside."""
+    kept = {k: v for k, v in params.items() if not k.endswith(("_dir", "_path"))}
+    return f"{name} {json.dumps(kept, sort_keys=True, default=str)}"
 
 
 def _load_timings():
@@ -105,7 +107,7 @@ class Progress:
         self.begin(code_cells)
         self.stream = stream or sys.stderr
         self.live = show_progress(self.stream) if live is None else live
-        self.interval, self.seconds = interval, []
+        self.interval, self.seconds, self.started = interval, [], False
         self.start = self.cell_start_time = time.monotonic()
         self._stop = threading.Event()
         self._thread = None
@@ -130,28 +132,35 @@ class Progress:
         self.previous = self._previous if self._previous and len(self._previous) == code_cells else None
 
     def cell_started(self):
+        self.started = True
         self.cell_start_time = time.monotonic()
 
     def cell_done(self):
         self.seconds.append(time.monotonic() - self.cell_start_time)
 
     def remaining(self, now=None):
-        """Seconds left, estimated; None while there is nothing to go on."""
+        """Seconds left, estimated; None while there is nothing to go on. A cell that runs longer
+        than expected counts as about to end, so the estimate never claims the run is over."""
         now = time.monotonic() if now is None else now
         done, running = len(self.seconds), now - self.cell_start_time
         if self.previous is not None:
             before = sum(self.previous[:done])
             ratio = (sum(self.seconds) + 1) / (before + 1) if done else 1.0
-            ratio = min(max(ratio, 0.2), 5.0)
-            return max(sum(self.previous[done:]) * ratio - running, 0.0)
-        if done < 3:
+            expected = [t * min(max(ratio, 0.2), 5.0) for t in self.previous[done:]]
+        elif done >= 3:
+            expected = [sum(self.seconds) / done] * (self.total - done)
+        else:
             return None
-        return max(sum(self.seconds) / done * (self.total - done) - running, 0.0)
+        if not expected:
+            return 0.0
+        return max(expected[0] - running, 0.0) + sum(expected[1:])
 
     def line(self, now=None):
         now = time.monotonic() if now is None else now
-        cell = min(len(self.seconds) + 1, self.total)
-        text = f"{self.name}  cell {cell}/{self.total}  {_clock(now - self.start)}"
+        elapsed = _clock(now - self.start)
+        if not self.started:
+            return f"{self.name}  {elapsed}  starting the kernel"
+        text = f"{self.name}  cell {min(len(self.seconds) + 1, self.total)}/{self.total}  {elapsed}"
         left = self.remaining(now)
         if left is not None:
             basis = "as last time" if self.previous is not None else "by cells"

@@ -26,6 +26,7 @@ def smoke_run(tmp_path_factory, data_dir):
     return run_dir, seconds
 
 
+@pytest.mark.slow
 def test_notebooks_carry_no_logs_warnings_or_progress_bars(smoke_run):
     """TF start-up logs, warnings and progress bars go to stderr: none may reach a notebook."""
     run_dir, seconds = smoke_run
@@ -37,6 +38,7 @@ def test_notebooks_carry_no_logs_warnings_or_progress_bars(smoke_run):
         assert not stderr, f"{name}: {stderr}"
 
 
+@pytest.mark.slow
 def test_metrics_are_recorded_and_plausible(smoke_run, data_dir):
     run_dir, _ = smoke_run
     metrics = json.loads((run_dir / "artifacts" / "metrics.json").read_text())
@@ -53,6 +55,7 @@ def test_metrics_are_recorded_and_plausible(smoke_run, data_dir):
         assert 0.0 <= m["test"]["accuracy_astype_int"] <= 1.0 and 0.9 < m["test"]["auc"] <= 1.0
 
 
+@pytest.mark.slow
 def test_artifacts_hand_over_between_chapters(smoke_run):
     run_dir, _ = smoke_run
     art = run_dir / "artifacts"
@@ -65,6 +68,7 @@ def test_artifacts_hand_over_between_chapters(smoke_run):
     assert len(list((art / "figures").glob("*.png"))) >= 10
 
 
+@pytest.mark.slow
 def test_a_chapter_run_before_its_input_names_the_chapter_to_run(tmp_path):
     with pytest.raises(pm.PapermillExecutionError) as err:
         series.run_series(tmp_path, {"artifacts_dir": str(tmp_path / "empty")}, ["04"], log=quiet)
@@ -72,6 +76,7 @@ def test_a_chapter_run_before_its_input_names_the_chapter_to_run(tmp_path):
     assert "02_preprocessing.ipynb" in err.value.evalue
 
 
+@pytest.mark.slow
 def test_nonsense_parameters_stop_with_a_clear_error(tmp_path):
     with pytest.raises(pm.PapermillExecutionError) as err:
         series.run_series(tmp_path, {"n_per_class": -5}, ["02"], log=quiet)
@@ -101,6 +106,7 @@ def test_parameter_values_are_parsed_like_python_literals():
         "epochs": 5, "lr": 0.001, "categories": ["cat", "dog"], "model": "improved", "flag": True}
 
 
+@pytest.mark.slow
 def test_a_model_trained_on_another_split_is_refused(smoke_run, tmp_path):
     """Re-running 02 with another seed makes 04's model stale: 05 must say so, not evaluate."""
     import shutil
@@ -114,6 +120,7 @@ def test_a_model_trained_on_another_split_is_refused(smoke_run, tmp_path):
     assert err.value.ename == "MissingArtifactError" and "04_training.ipynb" in err.value.evalue
 
 
+@pytest.mark.slow
 def test_any_two_categories_work(tmp_path):
     """Chapters 02-05 on two other categories (generated 'cloud' rings and 'moon' crescents)."""
     import numpy as np
@@ -128,3 +135,23 @@ def test_any_two_categories_work(tmp_path):
     m = json.loads((tmp_path / "run/artifacts/metrics.json").read_text())
     assert m["categories"] == ["the moon", "cloud"]
     assert m["independent"]["n"] == 300 and m["independent"]["accuracy"] > 0.8
+
+
+@pytest.mark.slow
+def test_a_rerun_reuses_the_shared_experiment_cache(smoke_run, tmp_path):
+    """06 run again at the same parameters (another run folder, same split) trains nothing: every
+    result comes from the one experiment cache, which is not inside any run folder."""
+    import os
+    from pathlib import Path
+    run_dir, _ = smoke_run
+    cache = Path(os.environ["QUICKDRAW_EXPERIMENT_CACHE"])
+    assert not cache.is_relative_to(run_dir) and not cache.is_relative_to(series.REPO_DIR)
+    before = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.json")}
+    assert len(before) > 5  # the smoke run's trainings and baselines
+    params = {k: v for k, v in SMOKE.items() if k in series.declared_parameters(series.notebooks(["06"])[0])}
+    series.run_series(tmp_path, {**params, "artifacts_dir": str(run_dir / "artifacts")}, ["06"], log=quiet)
+    after = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.json")}
+    results = {k: v for k, v in after.items() if k != series.timings_path().name}
+    assert results == {k: v for k, v in before.items() if k != series.timings_path().name}
+    timings = json.loads(series.timings_path().read_text())
+    assert any(key.startswith("06_experiments.ipynb") for key in timings)

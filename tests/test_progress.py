@@ -1,0 +1,85 @@
+"""What `make run` shows while a notebook runs (series.Progress): the notebook, the cell, the
+elapsed time and an estimate; nothing under CI or when the output is not a terminal."""
+
+import io
+import json
+import re
+
+import nbformat
+import papermill as pm
+import pytest
+
+import series
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_quiet_under_ci_or_without_a_terminal(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    assert series.show_progress(Terminal()) and not series.show_progress(io.StringIO())
+    monkeypatch.setenv("CI", "true")
+    assert not series.show_progress(Terminal())
+
+
+def test_the_line_says_notebook_cell_time_and_estimate_from_the_last_run():
+    watch = series.Progress("06_experiments.ipynb", 4, previous=[1.0, 100.0, 50.0, 1.0], live=False)
+    start = watch.start
+    assert watch.line(now=start + 2).endswith("0:02  starting the kernel")
+    watch.cell_started()
+    watch.cell_start_time = start
+    watch.cell_done()  # cell 1 took about as long as last time
+    watch.seconds[-1] = 1.0
+    watch.cell_start_time = start + 1
+    line = watch.line(now=start + 31)  # 30 s into cell 2, which took 100 s last time
+    assert line.startswith("06_experiments.ipynb  cell 2/4  0:31")
+    assert watch.remaining(now=start + 31) == pytest.approx(100 + 50 + 1 - 30)
+    assert "about 2:01 left (as last time)" in line
+
+
+def test_the_estimate_scales_with_this_run_and_falls_back_to_cells():
+    fast = series.Progress("x.ipynb", 3, previous=[10.0, 10.0, 10.0], live=False)
+    fast.seconds = [2.0]  # this run is five times faster (a warm experiment cache, a faster CPU)
+    fast.cell_start_time = fast.start
+    assert fast.remaining(now=fast.start) == pytest.approx(20 * 3 / 11)
+    assert fast.remaining(now=fast.start + 100) == pytest.approx(10 * 3 / 11)  # cell 2 overran: 3 left
+    fresh = series.Progress("x.ipynb", 10, previous=[1.0] * 7, live=False)  # other cells: not used
+    assert fresh.previous is None and fresh.remaining() is None  # nothing to go on yet
+    fresh.seconds = [2.0, 2.0, 2.0]
+    fresh.cell_start_time = fresh.start
+    fresh.started = True
+    assert fresh.remaining(now=fresh.start) == pytest.approx(14.0)
+    assert "(by cells)" in fresh.line(now=fresh.start)
+
+
+def test_timings_are_kept_per_notebook_and_parameters_not_per_folder():
+    a = series._timing_key("06.ipynb", {"seeds": [0], "artifacts_dir": "/runs/1/artifacts"})
+    b = series._timing_key("06.ipynb", {"seeds": [0], "artifacts_dir": "/runs/2/artifacts"})
+    assert a == b != series._timing_key("06.ipynb", {"seeds": [0, 1]})
+
+
+def test_the_engine_reports_each_code_cell_and_the_line_is_drawn(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# t"),
+                                         nbformat.v4.new_code_cell("import time"),
+                                         nbformat.v4.new_code_cell("time.sleep(0.3)"),
+                                         nbformat.v4.new_code_cell("x = 1")])
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "t.ipynb")
+    screen = Terminal()
+    with series.Progress("t.ipynb", 0, live=True, stream=screen, interval=0.05) as watch:
+        pm.execute_notebook(str(tmp_path / "t.ipynb"), str(tmp_path / "out.ipynb"), kernel_name="python3",
+                            progress_bar=False, engine_name=series._progress_engine(), progress=watch)
+    assert watch.total == 3 and len(watch.seconds) == 3 and watch.seconds[1] >= 0.3
+    shown = screen.getvalue()
+    assert "\r\033[Kt.ipynb  cell 2/3  0:0" in shown  # redrawn in place while cell 2 sleeps
+    assert re.search(r"\r\033\[Kt\.ipynb  3/3 cells  \d+:\d\d\n$", shown)  # a last line that stays
+
+
+def test_a_run_records_its_timings_for_the_next_estimate(tmp_path, monkeypatch):
+    monkeypatch.setenv("QUICKDRAW_EXPERIMENT_CACHE", str(tmp_path))
+    series._save_timings("k", [1.0, 2.0])
+    series._save_timings("j", [3.0])
+    assert json.loads(series.timings_path().read_text()) == {"k": [1.0, 2.0], "j": [3.0]}
+    assert series.timings_path().parent == tmp_path
