@@ -7,8 +7,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PARAMS ?=
 RUN_DIR ?=
-# Two pytest workers: a training uses about one core, so two halve the wall time on 2 cores.
-# Cells of one notebook stay together in one worker (--dist loadscope, as nbval asks). TEST_ARGS=-n0: one.
+# Two pytest workers: a training uses about one core, so two run side by side on 2 cores. The
+# notebooks under nbval stay together and in order in one worker (conftest.py: work_unit);
+# TEST_ARGS=-n0 runs everything in one process.
 TEST_ARGS ?= -n 2 --dist loadscope
 HTML_DIR ?= site
 export TF_CPP_MIN_LOG_LEVEL := 3

@@ -12,6 +12,7 @@ when they start, with the time since the session began; ``make test-fast`` leave
 """
 
 import ast
+import importlib.util
 import os
 import sys
 import tempfile
@@ -66,36 +67,70 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
-def _slow_part(path):
-    """What a file of slow tests does, in one line, or None when the file has no slow test."""
+# Files whose tests share the papermill smoke run of the series: one worker runs them, so it runs once.
+SMOKE_RUN_FILES = {"tests/test_series.py", "tests/test_solutions.py"}
+
+
+def work_unit(nodeid):
+    """Which tests one pytest-xdist worker runs together (make test: -n 2 --dist loadscope): all
+    the notebooks under nbval, in order (each reads what the one before wrote in ../artifacts);
+    the files that share the smoke run; else each test file whole."""
+    path = nodeid.split("::")[0]
+    if path.endswith(".ipynb"):
+        return "notebooks"
+    return "smoke run" if path in SMOKE_RUN_FILES else path
+
+
+if importlib.util.find_spec("xdist") is not None:
+    def pytest_xdist_make_scheduler(config, log):
+        if config.getvalue("dist") != "loadscope":
+            return None
+        from xdist.scheduler import LoadScopeScheduling
+
+        class WorkUnits(LoadScopeScheduling):
+            def _split_scope(self, nodeid):
+                return work_unit(nodeid)
+
+        return WorkUnits(config, log)
+
+
+def _slow_tests(path):
+    """{test name: one line on what it does} for the slow tests of a file ({"": ...} for a
+    notebook under nbval), read from the source: with pytest-xdist this process collects nothing."""
     path = REPO_DIR / path
     if path.suffix == ".ipynb":
-        return f"nbval re-executes {path.name} at its default parameters"
+        return {"": f"nbval re-executes {path.name} at its default parameters"}
     try:
-        text = path.read_text()
-    except OSError:
-        return None
-    if "mark.slow" not in text:
-        return None
-    doc = ast.get_docstring(ast.parse(text)) or ""
-    return f"{path.relative_to(REPO_DIR)}: {doc.splitlines()[0] if doc else 'slow tests'}"
+        tree = ast.parse(path.read_text())
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    everything = any(isinstance(node, ast.Assign) and "pytestmark" in ast.unparse(node.targets[0])
+                     and "slow" in ast.unparse(node.value) for node in tree.body)
+    return {node.name: (ast.get_docstring(node) or node.name.replace("_", " ")).splitlines()[0]
+            for node in tree.body if isinstance(node, ast.FunctionDef)
+            and (everything or any("mark.slow" in ast.unparse(d) for d in node.decorator_list))}
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_logstart(nodeid, location):
-    """Announce each file of slow tests as its first test starts, with the time since the session
-    began (this hook runs where the terminal is, with or without pytest-xdist)."""
-    path = nodeid.split("::")[0]
-    if path in _ANNOUNCED or _STATE.get("reporter") is None:
+    """Say what each slow test does as it starts (a notebook under nbval: once), with the time
+    since the session began. This hook runs where the terminal is, with or without pytest-xdist."""
+    path, _, name = nodeid.partition("::")
+    name = "" if path.endswith(".ipynb") else name.split("[")[0]
+    key = f"{path}::{name}"
+    if key in _ANNOUNCED or _STATE.get("reporter") is None:
         return
-    _ANNOUNCED.add(path)
-    text = _slow_part(path)
-    if text:
-        elapsed = int(time.monotonic() - _STATE["start"])
-        _STATE["reporter"].write_line(f"[{elapsed // 60}:{elapsed % 60:02d}] {text}")
+    if path not in _PARTS:
+        _PARTS[path] = _slow_tests(path)
+    if name not in _PARTS[path]:
+        return
+    _ANNOUNCED.add(key)
+    elapsed = int(time.monotonic() - _STATE["start"])
+    where = path if not name else f"{Path(path).name}::{name}"
+    _STATE["reporter"].write_line(f"[{elapsed // 60}:{elapsed % 60:02d}] {where}: {_PARTS[path][name]}")
 
 
-_STATE, _ANNOUNCED = {}, set()
+_STATE, _ANNOUNCED, _PARTS = {}, set(), {}
 
 
 @pytest.hookimpl(trylast=True)

@@ -600,9 +600,7 @@ def experiment_cache_dir():
     Explained in 06_experiments.ipynb
     """
     folder = os.environ.get("QUICKDRAW_EXPERIMENT_CACHE") or REPO_DIR / "cache" / "experiments"
-    folder = Path(folder).expanduser().resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return Path(folder).expanduser().resolve()  # made by the first result cached there
 
 
 def cached(folder, key, compute):

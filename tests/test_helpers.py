@@ -184,6 +184,8 @@ def test_every_public_function_names_the_chapter_that_explains_it(module_name):
 
 def test_experiment_cache_is_shared_and_movable(tmp_path, monkeypatch):
     monkeypatch.setenv("QUICKDRAW_EXPERIMENT_CACHE", str(tmp_path / "exp"))
-    assert helpers.experiment_cache_dir() == tmp_path / "exp" and (tmp_path / "exp").is_dir()
+    assert helpers.experiment_cache_dir() == tmp_path / "exp"
+    helpers.cached(helpers.experiment_cache_dir(), {"k": 1}, lambda: 42)
+    assert len(list((tmp_path / "exp").glob("*.json"))) == 1
     monkeypatch.delenv("QUICKDRAW_EXPERIMENT_CACHE")
-    assert helpers.experiment_cache_dir() == REPO_DIR / "cache" / "experiments"
+    assert helpers.experiment_cache_dir() == REPO_DIR / "cache" / "experiments"  # not created by asking
