@@ -221,7 +221,8 @@ def run_series(run_dir, params=None, names=None, log=print, progress=None):
                          f"known: {sorted(set().union(*declared.values()))}")
     run_dir = Path(run_dir).resolve()
     params.setdefault("artifacts_dir", str(run_dir / "artifacts"))
-    for var in ("QUICKDRAW_DATA_DIR", "QUICKDRAW_CACHE_DIR"):  # kernels run in notebooks/
+    # Absolute folders: the kernels run in notebooks/.
+    for var in ("QUICKDRAW_DATA_DIR", "QUICKDRAW_CACHE_DIR", "QUICKDRAW_EXPERIMENT_CACHE"):
         if os.environ.get(var):
             os.environ[var] = str(Path(os.environ[var]).expanduser().resolve())
     os.environ.setdefault("QUICKDRAW_QUIET", "1")
