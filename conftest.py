@@ -106,8 +106,11 @@ def _slow_tests(path):
         return {}
     everything = any(isinstance(node, ast.Assign) and "pytestmark" in ast.unparse(node.targets[0])
                      and "slow" in ast.unparse(node.value) for node in tree.body)
-    return {node.name: (ast.get_docstring(node) or node.name.replace("_", " ")).splitlines()[0]
-            for node in tree.body if isinstance(node, ast.FunctionDef)
+    def first_sentence(node):
+        doc = " ".join((ast.get_docstring(node) or node.name.replace("_", " ")).split("\n\n")[0].split())
+        return doc.split(". ")[0].rstrip(".")
+
+    return {node.name: first_sentence(node) for node in tree.body if isinstance(node, ast.FunctionDef)
             and (everything or any("mark.slow" in ast.unparse(d) for d in node.decorator_list))}
 
 
