@@ -212,7 +212,7 @@ function render({ model, el }) {
     ctx.fillStyle = "#fff";
     ctx.fillRect(0, 0, size, size);
     ctx.strokeStyle = "#222"; ctx.lineWidth = 4; ctx.lineCap = "round"; ctx.lineJoin = "round";
-    for (const s of model.get("strokes").concat(pending)) drawStroke(s[0], s[1]);
+    for (const s of (model.get("strokes") || []).concat(pending)) drawStroke(s[0], s[1]);
     if (current) drawStroke(current[0], current[1]);
   }
   function point(ev) {
@@ -222,7 +222,7 @@ function render({ model, el }) {
   canvas.addEventListener("pointerdown", (ev) => {
     ev.preventDefault();
     canvas.setPointerCapture(ev.pointerId);
-    if (t0 === null || model.get("strokes").length === 0) t0 = performance.now();
+    if (t0 === null || (model.get("strokes") || []).length === 0) t0 = performance.now();
     const [x, y] = point(ev);
     current = [[x], [y], [Math.round(performance.now() - t0)]];
     redraw();
@@ -352,7 +352,7 @@ class SketchPad(anywidget.AnyWidget):
 
     _esm = _ESM
     _css = _CSS
-    strokes = traitlets.List().tag(sync=True)
+    strokes = traitlets.Any([]).tag(sync=True)  # Any: odd values reach our validator, which says why
     categories = traitlets.List(traitlets.Unicode()).tag(sync=True)
     result = traitlets.Dict().tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
@@ -372,6 +372,7 @@ class SketchPad(anywidget.AnyWidget):
                 if notes:
                     self.message = " ".join(notes)
             self.answerer = Answerer(models, categories, occlusion_patch)
+            self.message = self.message or "the pad is empty: draw " + " or ".join(map(with_article, categories))
         except helpers.QuickDrawError as err:
             self.message = str(err)
         except Exception as err:  # never a traceback nobody sees: say it in the pad
@@ -399,15 +400,15 @@ class SketchPad(anywidget.AnyWidget):
     def add_stroke(self, stroke):
         """Add one stroke (``[[x...], [y...]]`` or with a third list of times), as the browser does."""
         try:
-            points = sketches.check_stroke(stroke, len(self.strokes) + 1)
+            points = sketches.check_stroke(stroke, len(self.strokes or []) + 1)
         except sketches.StrokesError as err:
             self.message = f"stroke ignored: {err}"
             return
-        self.strokes = [*self.strokes, [points[:, 0].tolist(), points[:, 1].tolist()]]
+        self.strokes = [*(self.strokes or []), [points[:, 0].tolist(), points[:, 1].tolist()]]
 
     def undo(self):
         """Remove the last stroke."""
-        self.strokes = self.strokes[:-1]
+        self.strokes = (self.strokes or [])[:-1]
 
     def clear(self):
         """Remove every stroke."""
