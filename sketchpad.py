@@ -297,7 +297,8 @@ function render({ model, el }) {
     }
     root.dataset.seq = String(model.get("seq"));
   }
-  model.on("change:strokes", () => { pending = []; redraw(); });
+  function countStrokes() { root.dataset.strokes = String((model.get("strokes") || []).length); }
+  model.on("change:strokes", () => { pending = []; countStrokes(); redraw(); });
   model.on("change:categories", () => { showLabels(); showResult(); });
   model.on("change:saved", showSaved);
   model.on("change:result", showResult);
@@ -308,13 +309,13 @@ function render({ model, el }) {
   });
   message.textContent = model.get("message");
   message.style.display = model.get("message") ? "block" : "none";
-  showLabels(); showSaved(); showResult(); redraw();
+  showLabels(); showSaved(); showResult(); countStrokes(); redraw();
 }
 export default { render };
 """
 
 _CSS = """
-.qd-pad { display: flex; gap: 18px; align-items: flex-start; font-family: sans-serif; font-size: 13px;
+.qd-pad { display: flex; gap: 18px; align-items: flex-start; font-family: sans-serif; font-size: 13px; padding: 8px;
           color: #222; }
 .qd-hint { color: #666; margin-bottom: 4px; }
 .qd-canvas { border: 1px solid #999; border-radius: 6px; touch-action: none; cursor: crosshair;
