@@ -94,7 +94,8 @@ def load_models(artifacts_dir, categories):
         split = helpers.load_split(artifacts_dir, categories)
     except helpers.MissingArtifactError as err:
         raise helpers.MissingArtifactError(
-            f"no trained model yet: run 02_preprocessing.ipynb, then 04_training.ipynb first ({err})") from err
+            f"no trained model yet: run 02_preprocessing.ipynb, then 04_training.ipynb first ({err})"
+        ) from err
     models, notes = {}, []
     for name in CONFIG_NAMES:
         if (Path(artifacts_dir) / f"model_{name}.keras").is_file():
@@ -315,8 +316,8 @@ export default { render };
 """
 
 _CSS = """
-.qd-pad { display: flex; gap: 18px; align-items: flex-start; font-family: sans-serif; font-size: 13px; padding: 8px;
-          color: #222; }
+.qd-pad { display: flex; gap: 18px; align-items: flex-start; font-family: sans-serif; font-size: 13px;
+          padding: 8px; color: #222; }
 .qd-hint { color: #666; margin-bottom: 4px; }
 .qd-canvas { border: 1px solid #999; border-radius: 6px; touch-action: none; cursor: crosshair;
              background: #fff; display: block; }
@@ -373,10 +374,11 @@ class SketchPad(anywidget.AnyWidget):
                 if notes:
                     self.message = " ".join(notes)
             self.answerer = Answerer(models, categories, occlusion_patch)
-            self.message = self.message or "the pad is empty: draw " + " or ".join(map(with_article, categories))
+            empty = "the pad is empty: draw " + " or ".join(map(with_article, categories))
+            self.message = self.message or empty
         except helpers.QuickDrawError as err:
             self.message = str(err)
-        except Exception as err:  # never a traceback nobody sees: say it in the pad
+        except Exception as err:  # noqa: BLE001 (never a traceback nobody sees: say it in the pad)
             self.message = f"could not load the trained models: {type(err).__name__}: {err}"
         self._count_saved()
         self.observe(self._on_strokes, names="strokes")
@@ -454,13 +456,13 @@ class SketchPad(anywidget.AnyWidget):
                 self.clear()
             elif event == "label":
                 self.label(content.get("category"))
-        except Exception as err:  # never a traceback in a log console nobody sees
+        except Exception as err:  # noqa: BLE001 (never a traceback in a log console nobody sees)
             self.message = f"something went wrong: {type(err).__name__}: {err}"
 
     def _on_strokes(self, _change):
         try:
             self._update()
-        except Exception as err:  # never a traceback in a log console nobody sees
+        except Exception as err:  # noqa: BLE001 (never a traceback in a log console nobody sees)
             self.answer, self.result = None, {}
             self.message = f"something went wrong: {type(err).__name__}: {err}"
         self.seq += 1

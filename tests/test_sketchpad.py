@@ -17,7 +17,8 @@ GEOMETRIC_WIDTH = 16 * 28 / 304
 T = np.linspace(0, 2 * np.pi, 80)
 APPLE = [[140 + 80 * np.cos(T), 165 + 75 * np.sin(T)], [[138, 150], [95, 45]]]
 U = np.linspace(0.25, np.pi - 0.25, 60)
-BANANA = [[140 + 115 * np.cos(U), 70 + 110 * np.sin(U)], [140 + 115 * np.cos(U[::-1]), 110 + 55 * np.sin(U[::-1])]]
+BANANA = [[140 + 115 * np.cos(U), 70 + 110 * np.sin(U)],
+          [140 + 115 * np.cos(U[::-1]), 110 + 55 * np.sin(U[::-1])]]
 
 
 def as_lists(strokes):
@@ -60,7 +61,8 @@ def test_line_width_and_ink_share_match_googles():
 
 def test_scale_and_position_do_not_matter():
     a = sketches.strokes_to_bitmap(APPLE)
-    b = sketches.strokes_to_bitmap([[0.3 * np.asarray(xs) - 1000, 0.3 * np.asarray(ys) + 55] for xs, ys in APPLE])
+    moved = [[0.3 * np.asarray(xs) - 1000, 0.3 * np.asarray(ys) + 55] for xs, ys in APPLE]
+    b = sketches.strokes_to_bitmap(moved)
     assert np.abs(a.astype(int) - b).mean() < 2
 
 
@@ -140,7 +142,8 @@ def test_undo_and_clear(pad):
 
 
 @pytest.mark.parametrize("strokes, words", [
-    ([], "empty"), ([[[100.0], [100.0]]], "single dot"), ([[[10.0, float("nan")], [10.0, 20.0]]], "not numbers"),
+    ([], "empty"), ([[[100.0], [100.0]]], "single dot"),
+    ([[[10.0, float("nan")], [10.0, 20.0]]], "not numbers"),
     ([[[0.0, 1e300], [0.0, 1.0]]], "beyond"), (["scribble"], "is not"), ("scribble", "list of strokes"),
     (5, "list of strokes"), (None, "empty"),
 ])
