@@ -144,6 +144,7 @@ def verdict(page):
     return page.eval_on_selector(".qd-verdict", "e => [e.dataset.label || '', Number(e.dataset.p || 0)]")
 
 
+@pytest.mark.browser
 def test_drawing_with_the_mouse_gets_live_predictions(lab):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
