@@ -2,7 +2,8 @@
 
 Grouped by concern: data (re-exported from quickdraw_data, the Quick, Draw! client), dataset
 (labels and splits), artifacts (what one chapter hands to the next), shape math, model,
-plotting, evaluation, sketches (turning your own image into a bitmap) and experiments.
+plotting, evaluation, sketches (re-exported from sketches.py: your own drawings as bitmaps) and
+experiments.
 Each public helper's docstring ends with the chapter that explains it.
 
 Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
@@ -492,91 +493,18 @@ def load_model(artifacts_dir, name, split=None):
 
 
 # ------------------------------------------------------------- sketches ----
+# Your own drawings (images or strokes) as bitmaps live in sketches.py; these names stay reachable
+# as helpers.<name>. Imported on first use: sketches.py itself imports helpers.
 
-class NotAnImageError(QuickDrawError, ValueError):
-    """A file that no image reader understands.
-
-    Explained in 07_what_the_network_sees.ipynb
-    """
-
-
-class BlankCanvasError(QuickDrawError, ValueError):
-    """An image with no strokes on it.
-
-    Explained in 07_what_the_network_sees.ipynb
-    """
+_SKETCH_NAMES = {"NotAnImageError", "BlankCanvasError", "StrokesError", "sketch_to_bitmap",
+                 "draw_sketch", "strokes_to_bitmap"}
 
 
-def sketch_to_bitmap(image, ink_threshold=40):
-    """An ordinary sketch (PNG/JPEG path or array; dark strokes on a light background, any size
-    and aspect) as a Quick, Draw! bitmap: (28, 28) uint8, strokes bright on 0.
-
-    Like Google's bitmaps: inverted, cropped to the strokes, strokes thickened so that they keep
-    about 2 pixels' width after shrinking, the longer side scaled to 26 pixels with anti-aliasing,
-    centred with a 1-pixel zero margin, brightest stroke at 255.
-    Explained in 07_what_the_network_sees.ipynb
-    """
-    from PIL import Image, ImageFilter, UnidentifiedImageError
-    if isinstance(image, (str, Path)):
-        try:
-            with Image.open(image) as img:
-                img = img.convert("RGBA")  # transparent parts count as white paper
-                white = Image.new("RGBA", img.size, (255, 255, 255, 255))
-                gray = np.asarray(Image.alpha_composite(white, img).convert("L"), dtype=np.float32)
-        except (UnidentifiedImageError, OSError) as err:
-            raise NotAnImageError(f"{image} is not an image that can be read (use a PNG or JPEG "
-                                  f"of a sketch): {err}") from err
-    else:
-        gray = np.asarray(image, dtype=np.float32)
-        if gray.ndim == 3:
-            gray = gray[..., :3].mean(axis=2)
-        if gray.ndim != 2 or gray.size == 0:
-            raise NotAnImageError(f"expected a 2-D grayscale or RGB image array, got shape {gray.shape}")
-        if gray.max() <= 1.0:
-            gray = gray * 255
-    ink = 255 - gray
-    ys, xs = np.nonzero(ink > ink_threshold)
-    if len(ys) == 0:
-        raise BlankCanvasError("the image has no strokes (a blank canvas): draw something dark "
-                               "on a light background")
-    ink = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-    ink[ink <= ink_threshold] = 0
-    pic = Image.fromarray(ink.astype(np.uint8))
-    if max(ink.shape) > 26 * 8:  # shrink large photos first (box filter keeps thin strokes)
-        pic = pic.reduce(max(ink.shape) // (26 * 4))
-    w, h = pic.size
-    factor = max(h, w) / 26
-    width = int(round(factor * 1.5)) | 1  # odd size; thicken strokes before shrinking
-    if width >= 3:
-        pic = pic.filter(ImageFilter.MaxFilter(width))
-    new = (max(1, round(w / factor)), max(1, round(h / factor)))
-    small = np.asarray(pic.resize(new, Image.Resampling.LANCZOS if factor < 1 else Image.Resampling.BOX),
-                       dtype=np.float32)
-    canvas = np.zeros((28, 28), np.float32)
-    top, left = (28 - new[1]) // 2, (28 - new[0]) // 2
-    canvas[top:top + new[1], left:left + new[0]] = small
-    if canvas.max() <= 0:
-        raise BlankCanvasError("the strokes vanished when shrunk to 28x28: draw bolder lines")
-    return np.clip(np.round(canvas * 255 / canvas.max()), 0, 255).astype(np.uint8)
-
-
-def draw_sketch(strokes, path, size=(4, 4), linewidth=8):
-    """Draw strokes (lists of (x, y) points) as dark lines on white and save a PNG, like a user's
-    sketch. Returns the path.
-
-    Explained in 07_what_the_network_sees.ipynb
-    """
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=size, dpi=100)
-    for stroke in strokes:
-        pts = np.asarray(stroke, dtype=float)
-        ax.plot(pts[:, 0], pts[:, 1], color="black", lw=linewidth, solid_capstyle="round")
-    ax.set_aspect("equal")
-    ax.invert_yaxis()
-    ax.set_axis_off()
-    fig.savefig(path, facecolor="white")
-    plt.close(fig)
-    return Path(path)
+def __getattr__(name):
+    if name in _SKETCH_NAMES:
+        import sketches
+        return getattr(sketches, name)
+    raise AttributeError(f"module 'helpers' has no attribute {name!r}")
 
 
 # ---------------------------------------------------------- experiments ----

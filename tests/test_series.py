@@ -12,7 +12,7 @@ import pytest
 import helpers
 import series
 
-quiet = lambda *args, **kwargs: None  # noqa: E731
+quiet = lambda *args, **kwargs: None
 
 SMOKE = {"n_per_class": 200, "epochs": 2, "improved_epochs": 2, "sizes": [50, 100], "seeds": [0],
          "filter_grid": [2, 4], "unseen_offset": 1800, "unseen_n": 100}
@@ -21,7 +21,8 @@ SMOKE = {"n_per_class": 200, "epochs": 2, "improved_epochs": 2, "sizes": [50, 10
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory, data_dir):
     run_dir = tmp_path_factory.mktemp("run")
-    params = {**SMOKE, "model": "both", "eval_data_dir": str(data_dir), "eval_offset": 1800}
+    # the independent sample by default: rows 1800-1999 of the training source, 200 per class
+    params = {**SMOKE, "model": "both", "eval_offset": 1800, "eval_n": 200}
     seconds = series.run_series(run_dir, params, log=quiet)
     return run_dir, seconds
 
@@ -45,8 +46,9 @@ def test_metrics_are_recorded_and_plausible(smoke_run, data_dir):
     assert metrics["model"] == "origin"
     assert metrics["test"]["n"] == round(2 * SMOKE["n_per_class"] * 0.16667)
     assert metrics["train"]["n"] == 2 * SMOKE["n_per_class"] - metrics["test"]["n"]
-    rows = [helpers.load_from_folder(data_dir, c, offset=1800, n=500).shape[0] for c in ("apple", "banana")]
-    assert metrics["independent"]["n"] == sum(rows)  # up to eval_n = 500 per class from row 1800
+    assert metrics["independent"]["n"] == 2 * 200  # eval_n = 200 per class from row 1800
+    assert metrics["independent"]["first_row"] == 1800
+    assert metrics["independent"]["source"] == "the training source"
     for config in ("origin", "improved"):
         m = metrics["configurations"][config]
         # Two epochs on 333 drawings already beat a coin toss by far; a broken pipeline would not.
@@ -155,3 +157,26 @@ def test_a_rerun_reuses_the_shared_experiment_cache(smoke_run, tmp_path):
     assert results == {k: v for k, v in before.items() if k != series.timings_path().name}
     timings = json.loads(series.timings_path().read_text())
     assert any(key.startswith("06_experiments.ipynb") for key in timings)
+
+
+def test_an_independent_sample_that_overlaps_the_split_is_refused_row_by_row(smoke_run, data_dir, tmp_path):
+    """Rows 0.. of the training source are the split's drawings: refused, naming the rows. The same
+    drawings' later rows, saved in another folder from row 0 on (like a class's own drawings), pass."""
+    import shutil
+
+    import numpy as np
+    run_dir, _ = smoke_run
+    art = tmp_path / "artifacts"
+    shutil.copytree(run_dir / "artifacts", art)
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        series.run_series(tmp_path / "a", {"artifacts_dir": str(art), "eval_data_dir": str(data_dir),
+                                           "eval_offset": 0, "eval_n": 50}, ["05"], log=quiet)
+    assert err.value.ename == "ValueError" and "apple rows [0, 1, 2" in err.value.evalue
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for category in ("apple", "banana"):
+        np.save(mine / f"{category}.npy", helpers.load_drawings(category, 30, offset=1900, data_dir=data_dir))
+    series.run_series(tmp_path / "b", {"artifacts_dir": str(art), "eval_data_dir": str(mine),
+                                       "eval_offset": 0, "eval_n": 50}, ["05"], log=quiet)
+    metrics = json.loads((art / "metrics.json").read_text())
+    assert metrics["independent"]["n"] == 60 and metrics["independent"]["source"] == "eval_data_dir"

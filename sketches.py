@@ -1,0 +1,377 @@
+"""Your own drawings as Quick, Draw! bitmaps: from an ordinary image (``sketch_to_bitmap``) or from
+strokes (``strokes_to_bitmap``, the way Google made its bitmaps), and how close that comes to
+Google's own (``compare_with_google``).
+
+Strokes are in Quick, Draw!'s format: a drawing is a list of strokes, a stroke is
+``[[x0, x1, ...], [y0, y1, ...]]`` (a third list, of times, may follow and is ignored), y downwards.
+Google made its 28x28 bitmaps from the *simplified* strokes (aligned to the top-left, the longer
+side scaled to 0..255, resampled every pixel, Ramer-Douglas-Peucker with epsilon 2), drawn with
+cairo: anti-aliased, round caps and joins, line width 16 and padding 16 in the 0..255 space, the
+drawing centred on its bounding box. ``strokes_to_bitmap`` does the same with Pillow (at 16 times
+the size, then averaged down), so no system library is needed.
+
+Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
+(https://github.com/googlecreativelab/quickdraw-dataset).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from helpers import QuickDrawError
+
+SIDE = 28                 # Google's bitmaps are 28x28
+ORIGINAL_SIDE = 256.0     # the simplified strokes live in 0..255
+LINE_WIDTH = 16.0         # cairo's line width, in the 0..255 space
+PADDING = 16.0            # cairo's padding on each side, in the 0..255 space
+SUPERSAMPLE = 16          # Pillow draws at 16x and averages 16x16 blocks (anti-aliasing)
+MAX_COORDINATE = 1e6      # larger coordinates are refused (a pointer never sends them)
+
+
+class NotAnImageError(QuickDrawError, ValueError):
+    """A file that no image reader understands.
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+
+
+class BlankCanvasError(QuickDrawError, ValueError):
+    """An image with no strokes on it, or a drawing with no strokes.
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+
+
+class StrokesError(QuickDrawError, ValueError):
+    """Strokes that cannot make a drawing: malformed, not finite, absurdly large, or a single dot.
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+
+
+# ------------------------------------------------------ from an image ----
+
+def sketch_to_bitmap(image, ink_threshold=40):
+    """An ordinary sketch (PNG/JPEG path or array; dark strokes on a light background, any size
+    and aspect) as a Quick, Draw! bitmap: (28, 28) uint8, strokes bright on 0.
+
+    Like Google's bitmaps: inverted, cropped to the strokes, strokes thickened so that they keep
+    about 2 pixels' width after shrinking, the longer side scaled to 26 pixels with anti-aliasing,
+    centred with a 1-pixel zero margin, brightest stroke at 255.
+    Explained in 07_what_the_network_sees.ipynb
+    """
+    from PIL import Image, ImageFilter, UnidentifiedImageError
+    if isinstance(image, (str, Path)):
+        try:
+            with Image.open(image) as img:
+                img = img.convert("RGBA")  # transparent parts count as white paper
+                white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+                gray = np.asarray(Image.alpha_composite(white, img).convert("L"), dtype=np.float32)
+        except (UnidentifiedImageError, OSError) as err:
+            raise NotAnImageError(f"{Path(image).name} is not an image that can be read (use a PNG "
+                                  f"or JPEG of a sketch): {type(err).__name__}") from err
+    else:
+        gray = np.asarray(image, dtype=np.float32)
+        if gray.ndim == 3:
+            gray = gray[..., :3].mean(axis=2)
+        if gray.ndim != 2 or gray.size == 0:
+            raise NotAnImageError(f"expected a 2-D grayscale or RGB image array, got shape {gray.shape}")
+        if gray.max() <= 1.0:
+            gray = gray * 255
+    ink = 255 - gray
+    ys, xs = np.nonzero(ink > ink_threshold)
+    if len(ys) == 0:
+        raise BlankCanvasError("the image has no strokes (a blank canvas): draw something dark "
+                               "on a light background")
+    ink = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    ink[ink <= ink_threshold] = 0
+    pic = Image.fromarray(ink.astype(np.uint8))
+    if max(ink.shape) > 26 * 8:  # shrink large photos first (box filter keeps thin strokes)
+        pic = pic.reduce(max(ink.shape) // (26 * 4))
+    w, h = pic.size
+    factor = max(h, w) / 26
+    width = int(round(factor * 1.5)) | 1  # odd size; thicken strokes before shrinking
+    if width >= 3:
+        pic = pic.filter(ImageFilter.MaxFilter(width))
+    new = (max(1, round(w / factor)), max(1, round(h / factor)))
+    small = np.asarray(pic.resize(new, Image.Resampling.LANCZOS if factor < 1 else Image.Resampling.BOX),
+                       dtype=np.float32)
+    canvas = np.zeros((28, 28), np.float32)
+    top, left = (28 - new[1]) // 2, (28 - new[0]) // 2
+    canvas[top:top + new[1], left:left + new[0]] = small
+    if canvas.max() <= 0:
+        raise BlankCanvasError("the strokes vanished when shrunk to 28x28: draw bolder lines")
+    return np.clip(np.round(canvas * 255 / canvas.max()), 0, 255).astype(np.uint8)
+
+
+def draw_sketch(strokes, path, size=(4, 4), linewidth=8):
+    """Draw strokes (lists of (x, y) points) as dark lines on white and save a PNG, like a user's
+    sketch. Returns the path.
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=size, dpi=100)
+    for stroke in strokes:
+        pts = np.asarray(stroke, dtype=float)
+        ax.plot(pts[:, 0], pts[:, 1], color="black", lw=linewidth, solid_capstyle="round")
+    ax.set_aspect("equal")
+    ax.invert_yaxis()
+    ax.set_axis_off()
+    fig.savefig(path, facecolor="white")
+    plt.close(fig)
+    return Path(path)
+
+
+# ---------------------------------------------------- from strokes ----
+
+def check_strokes(strokes):
+    """The strokes as a list of float arrays of shape (n, 2), or a StrokesError / BlankCanvasError
+    that says in words what is wrong with them.
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+    if isinstance(strokes, (str, bytes)) or not hasattr(strokes, "__len__"):
+        raise StrokesError(f"a drawing is a list of strokes, got {type(strokes).__name__}")
+    if len(strokes) == 0:
+        raise BlankCanvasError("the pad is empty: draw something first")
+    out = [check_stroke(stroke, k) for k, stroke in enumerate(strokes, 1)]
+    points = np.concatenate(out)
+    if np.ptp(points, axis=0).max() < 1e-9:
+        raise StrokesError("the drawing is a single dot: draw a shape (Quick, Draw! drawings span "
+                           "their whole box, so a dot would be blown up into a blob)")
+    return out
+
+
+def check_stroke(stroke, k=1):
+    """One stroke (``[[x...], [y...]]``, maybe a third list of times) as a float array (n, 2), or a
+    StrokesError saying what is wrong with it (``k``: its number, for the message).
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+    try:
+        xs, ys = np.asarray(stroke[0], dtype=np.float64), np.asarray(stroke[1], dtype=np.float64)
+    except (TypeError, ValueError, IndexError, KeyError) as err:
+        raise StrokesError(f"stroke {k} is not [[x0, x1, ...], [y0, y1, ...]]: {err}") from err
+    if xs.ndim != 1 or xs.shape != ys.shape or len(xs) == 0:
+        raise StrokesError(f"stroke {k} needs as many x as y coordinates, at least one "
+                           f"(got {xs.shape} and {ys.shape})")
+    if not (np.isfinite(xs).all() and np.isfinite(ys).all()):
+        raise StrokesError(f"stroke {k} has coordinates that are not numbers (NaN or infinite)")
+    if max(np.abs(xs).max(), np.abs(ys).max()) > MAX_COORDINATE:
+        raise StrokesError(f"stroke {k} has coordinates beyond ±{MAX_COORDINATE:g}: "
+                           "that is not a drawing from a pad")
+    return np.c_[xs, ys]
+
+
+def rdp(points, epsilon):
+    """Ramer-Douglas-Peucker: the fewest of ``points`` (n, 2) that keep the line within ``epsilon``.
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+    points = np.asarray(points, dtype=np.float64)
+    keep = np.zeros(len(points), bool)
+    keep[[0, -1]] = True
+    todo = [(0, len(points) - 1)]
+    while todo:
+        a, b = todo.pop()
+        if b - a < 2:
+            continue
+        seg, rel = points[b] - points[a], points[a + 1:b] - points[a]
+        norm = np.hypot(*seg)
+        dist = (np.abs(seg[0] * rel[:, 1] - seg[1] * rel[:, 0]) / norm if norm > 0
+                else np.hypot(rel[:, 0], rel[:, 1]))
+        i = int(np.argmax(dist))
+        if dist[i] > epsilon:
+            keep[a + 1 + i] = True
+            todo += [(a, a + 1 + i), (a + 1 + i, b)]
+    return points[keep]
+
+
+def _resample(points, spacing=1.0):
+    """Points along the polyline every ``spacing`` units (its corners kept: RDP removes extras)."""
+    out = [points[:1]]
+    for p, q in zip(points[:-1], points[1:]):
+        steps = int(np.ceil(np.hypot(*(q - p)) / spacing))
+        if steps > 0:
+            t = np.arange(1, steps + 1)[:, None] / steps
+            out.append(p + t * (q - p))
+    return np.concatenate(out)
+
+
+def simplify_strokes(strokes, epsilon=2.0):
+    """Google's simplification: align to the top-left, scale the longer side to 0..255, resample
+    every pixel, Ramer-Douglas-Peucker with ``epsilon``, round to whole numbers. Returns strokes
+    in the simplified format, ``[[x0, x1, ...], [y0, y1, ...]]`` of ints.
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+    strokes = check_strokes(strokes)
+    points = np.concatenate(strokes)
+    low, extent = points.min(axis=0), np.ptp(points, axis=0).max()
+    simplified = []
+    for stroke in strokes:
+        s = np.round(rdp(_resample((stroke - low) * 255 / extent), epsilon)).astype(int)
+        simplified.append([s[:, 0].tolist(), s[:, 1].tolist()])
+    return simplified
+
+
+def render_strokes(simplified, side=SIDE, supersample=SUPERSAMPLE, line_width=LINE_WIDTH):
+    """Simplified strokes (0..255) drawn as Google drew them: white on black, ``line_width`` 16 and
+    padding 16 in the 0..255 space, round caps and joins, centred on the bounding box, anti-aliased
+    (drawn at ``supersample`` times the size and averaged down). Returns (side, side) uint8.
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+    from PIL import Image, ImageDraw
+    big = side * supersample
+    total_padding = 2 * PADDING + LINE_WIDTH  # the frame stays Google's whatever the line width
+    scale = big / (ORIGINAL_SIDE + total_padding)
+    pts = [np.asarray(s[:2], dtype=np.float64).T for s in simplified]
+    offset = (ORIGINAL_SIDE - np.concatenate(pts).max(axis=0)) / 2 + total_padding / 2
+    img = Image.new("L", (big, big), 0)
+    draw = ImageDraw.Draw(img)
+    # Pillow fills every pixel its outline touches, which makes shapes half a pixel fatter than
+    # the geometry: the radius is shrunk by that half pixel (measured: ink then matches Google's).
+    radius = max(line_width / 2 * scale - 0.5, 0.5)
+    for stroke in pts:
+        xy = (stroke + offset) * scale
+        for p, q in zip(xy[:-1], xy[1:]):  # each segment: a rectangle of the line's width
+            normal = np.array([p[1] - q[1], q[0] - p[0]])
+            length = np.hypot(*normal)
+            if length > 0:
+                normal *= radius / length
+                draw.polygon([tuple(p + normal), tuple(q + normal), tuple(q - normal), tuple(p - normal)],
+                             fill=255)
+        for x, y in xy:  # round caps and joins
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
+    return np.asarray(img.reduce(supersample), dtype=np.uint8)
+
+
+def strokes_to_bitmap(strokes):
+    """A drawing's strokes (Quick, Draw! format, any coordinates, y downwards) as the 28x28 uint8
+    bitmap Google would have made of it: simplified, then rendered.
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+    return render_strokes(simplify_strokes(strokes))
+
+
+# --------------------------------------- how close to Google's bitmaps ----
+
+def stroke_length(simplified, side=SIDE):
+    """Total length of simplified strokes, in pixels of the (side x side) bitmap."""
+    scale = side / (ORIGINAL_SIDE + 2 * PADDING + LINE_WIDTH)
+    return sum(float(np.hypot(*np.diff(np.asarray(s[:2], float), axis=1)).sum()) for s in simplified) * scale
+
+
+def bitmap_stats(bitmap):
+    """Figures of one 28x28 bitmap: ink share (mean grey / 255), whether the 1-pixel border is
+    empty, and the offset of its ink's centre of mass from the centre (pixels).
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+    b = np.asarray(bitmap, dtype=np.float64).reshape(SIDE, SIDE)
+    ys, xs = np.mgrid[0:SIDE, 0:SIDE]
+    total = max(b.sum(), 1e-9)
+    centre = np.array([(b * ys).sum(), (b * xs).sum()]) / total
+    border = np.r_[b[0], b[-1], b[:, 0], b[:, -1]]
+    return {"ink": float(b.mean() / 255), "border_empty": bool(border.max() == 0),
+            "centre_offset": float(np.hypot(*(centre - (SIDE - 1) / 2)))}
+
+
+HISTOGRAM_BINS = [0, 1, 64, 128, 192, 255, 256]  # grey levels: 0 | 1-63 | 64-127 | 128-191 | 192-254 | 255
+
+
+def load_simplified_pairs(shared_dir):
+    """The stroke/bitmap pairs of the shared sample: ``{category: [(strokes, bitmap row), ...]}``
+    (line i of ``simplified/<category>.ndjson`` is row i of ``numpy_bitmap/<category>.npy``).
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+    shared_dir = Path(shared_dir)
+    pairs = {}
+    for path in sorted((shared_dir / "simplified").glob("*.ndjson")):
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        rows = np.load(shared_dir / "numpy_bitmap" / f"{path.stem}.npy", mmap_mode="r")[:len(lines)]
+        pairs[path.stem] = [(line["drawing"], np.array(row).reshape(SIDE, SIDE))
+                            for line, row in zip(lines, rows)]
+    if not pairs:
+        raise FileNotFoundError(f"no simplified/*.ndjson in {shared_dir}")
+    return pairs
+
+
+def compare_with_google(pairs):
+    """Render each pair's strokes and compare with Google's bitmap of them: mean absolute grey
+    difference, correlation, ink share, stroke width (ink / stroke length, pixels), empty border,
+    centring and the grey-value histogram, for both. Returns a dict of figures.
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+    ours, theirs, lengths = [], [], []
+    for category_pairs in pairs.values():
+        for strokes, bitmap in category_pairs:
+            ours.append(render_strokes(strokes))
+            theirs.append(bitmap)
+            lengths.append(stroke_length(strokes))
+    ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
+    lengths = np.asarray(lengths)
+    diff = np.abs(ours - theirs).mean(axis=(1, 2))
+
+    def side(images):
+        stats = [bitmap_stats(b) for b in images]
+        ink = np.array([s["ink"] for s in stats])
+        width = images.sum(axis=(1, 2)) / 255 / np.maximum(lengths, 1e-9)
+        hist = np.histogram(images, HISTOGRAM_BINS)[0] / images.size
+        return {"ink_share": float(ink.mean()), "stroke_width": float(np.median(width)),
+                "border_empty": float(np.mean([s["border_empty"] for s in stats])),
+                "centre_offset": float(np.mean([s["centre_offset"] for s in stats])),
+                "histogram": hist.round(4).tolist(), "_ink": ink, "_width": width}
+
+    a, b = side(ours), side(theirs)
+    return {"n": int(len(ours)), "mean_abs_diff": float(diff.mean()), "max_abs_diff": float(diff.max()),
+            "correlation": float(np.corrcoef(ours.ravel(), theirs.ravel())[0, 1]),
+            "ink_ratio": float(np.median(a["_ink"] / np.maximum(b["_ink"], 1e-9))),
+            "width_ratio": float(np.median(a["_width"] / np.maximum(b["_width"], 1e-9))),
+            "ours": {k: v for k, v in a.items() if not k.startswith("_")},
+            "google": {k: v for k, v in b.items() if not k.startswith("_")},
+            "histogram_bins": ["0", "1-63", "64-127", "128-191", "192-254", "255"]}
+
+
+# -------------------------------------------- saving labelled drawings ----
+
+def append_drawings(folder, category, bitmaps):
+    """Append bitmaps to ``<folder>/<category>.npy`` in Google's format (uint8, (N, 784)),
+    atomically: the file is rewritten under a temporary name and renamed, so it is never left
+    half-written. Returns the number of drawings the file then holds.
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+    rows = np.asarray(bitmaps)
+    if rows.dtype != np.uint8 or rows.size % (SIDE * SIDE) or rows.size == 0:
+        raise ValueError(f"expected uint8 28x28 bitmaps, got {rows.dtype} of shape {rows.shape}")
+    rows = rows.reshape(-1, SIDE * SIDE)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{category}.npy"
+    if path.exists():
+        old = np.load(path, allow_pickle=False)
+        if old.dtype != np.uint8 or old.ndim != 2 or old.shape[1] != SIDE * SIDE:
+            raise ValueError(f"{path} is not a Quick, Draw! bitmap file (uint8, (N, 784)): "
+                             f"{old.dtype} {old.shape}; move it away")
+        rows = np.concatenate([old, rows])
+    fd, tmp = tempfile.mkstemp(prefix=f".{category}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, rows, allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return len(rows)
