@@ -8,6 +8,9 @@ an error. Values are Python literals (``5``, ``0.1``, ``"text"``, ``[1, 2]``), o
 YAML lists like ``[cat, dog]``, or else plain strings. Relative paths in ``*_dir`` and
 ``*_path`` parameters are taken from where you run the command.
 
+``--solutions [ARTIFACTS_DIR]`` runs the exercise solutions (``solutions/``) against the artifacts
+of a run (default ``runs/latest/artifacts``); a solution whose assertion fails stops with an error.
+
 ``--in-place`` re-executes the committed notebooks (at their default parameters) into a
 temporary folder, and replaces the committed ones only when all of them succeeded.
 """
@@ -27,6 +30,7 @@ import yaml
 
 REPO_DIR = Path(__file__).resolve().parent
 NOTEBOOK_DIR = REPO_DIR / "notebooks"
+SOLUTION_DIR = REPO_DIR / "solutions"
 
 
 def notebooks(names=None):
@@ -47,7 +51,6 @@ def declared_parameters(path):
 
 def run_series(run_dir, params=None, names=None, log=print):
     """Execute the notebooks into ``run_dir``/notebooks; return {notebook name: seconds}."""
-    import papermill as pm
     params = {k: str(Path(v).expanduser().resolve()) if k.endswith(("_dir", "_path")) and v
               and isinstance(v, str) else v for k, v in (params or {}).items()}
     paths = notebooks(names)
@@ -58,11 +61,6 @@ def run_series(run_dir, params=None, names=None, log=print):
                          f"known: {sorted(set().union(*declared.values()))}")
     run_dir = Path(run_dir).resolve()
     params.setdefault("artifacts_dir", str(run_dir / "artifacts"))
-    for var in ("QUICKDRAW_DATA_DIR", "QUICKDRAW_CACHE_DIR"):  # kernels run in notebooks/
-        if os.environ.get(var):
-            os.environ[var] = str(Path(os.environ[var]).expanduser().resolve())
-    os.environ.setdefault("QUICKDRAW_QUIET", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     seconds = {}
     for path in paths:
         out = run_dir / "notebooks" / path.name
@@ -70,9 +68,50 @@ def run_series(run_dir, params=None, names=None, log=print):
         mine = {k: v for k, v in params.items() if k in declared[path]}
         log(f"running {path.name} {mine if mine else ''}".rstrip(), flush=True)
         start = time.perf_counter()
-        pm.execute_notebook(str(path), str(out), parameters=mine, kernel_name="python3",
-                            cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=False,
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+        execute_notebook(path, out, mine)
+        seconds[path.name] = time.perf_counter() - start
+    return seconds
+
+
+def execute_notebook(path, out, parameters, cwd=NOTEBOOK_DIR):
+    """Execute one notebook with papermill as the series does: kernel ``python3`` started in
+    ``cwd``, data folders made absolute, quiet (no progress bars, no TF start-up logs)."""
+    import papermill as pm
+    for var in ("QUICKDRAW_DATA_DIR", "QUICKDRAW_CACHE_DIR"):  # kernels run in another folder
+        if os.environ.get(var):
+            os.environ[var] = str(Path(os.environ[var]).expanduser().resolve())
+    os.environ.setdefault("QUICKDRAW_QUIET", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return pm.execute_notebook(str(path), str(out), parameters=parameters, kernel_name="python3",
+                               cwd=str(cwd), progress_bar=False, log_output=False,
+                               extra_arguments=["--IPKernelApp.log_level=ERROR"])
+
+
+def solutions(names=None):
+    """The exercise solutions (``solutions/NN_<chapter>.ipynb``), in chapter order."""
+    found = sorted(SOLUTION_DIR.glob("[0-9][0-9]_*.ipynb"))
+    return [p for p in found if not names or any(p.name.startswith(n) for n in names)]
+
+
+def run_solutions(artifacts_dir, out_dir, names=None, smoke=False, log=print):
+    """Execute the solutions against the artifacts of a run of the series (``artifacts_dir``)
+    into ``out_dir``; ``smoke`` adds each notebook's tiny ``smoke_parameters`` (tests).
+    Returns {notebook name: seconds}; a failed assertion raises PapermillExecutionError."""
+    import nbformat
+    artifacts = Path(artifacts_dir).expanduser().resolve()
+    if not (artifacts / "split.npz").is_file():
+        raise SystemExit(f"{artifacts} holds no run of the series (no split.npz): run the series "
+                         "first (make run), or name the artifacts folder of a run")
+    seconds = {}
+    for path in solutions(names):
+        params = {"artifacts_dir": str(artifacts)}
+        if smoke:
+            params.update(nbformat.read(path, as_version=4).metadata.get("smoke_parameters", {}))
+        out = Path(out_dir) / path.name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        log(f"running solutions/{path.name}", flush=True)
+        start = time.perf_counter()
+        execute_notebook(path, out, params, cwd=SOLUTION_DIR)
         seconds[path.name] = time.perf_counter() - start
     return seconds
 
@@ -123,7 +162,18 @@ def main(argv=None):
     ap.add_argument("--only", nargs="*", help="run only notebooks whose name starts with these")
     ap.add_argument("--in-place", action="store_true",
                     help="re-execute the committed notebooks at their default parameters")
+    ap.add_argument("--solutions", nargs="?", const=str(REPO_DIR / "runs" / "latest" / "artifacts"),
+                    metavar="ARTIFACTS_DIR", help="run the exercise solutions (solutions/) against the "
+                    "artifacts of a run of the series (default runs/latest/artifacts)")
     args = ap.parse_args(argv)
+    if args.solutions:
+        if args.parameter or args.in_place:
+            ap.error("--solutions takes only --run-dir and --only")
+        out = Path(args.run_dir or REPO_DIR / "runs" / time.strftime("solutions-%Y%m%d-%H%M%S"))
+        seconds = run_solutions(args.solutions, out, args.only)
+        print(f"\nran {len(seconds)} solutions in {sum(seconds.values()):.1f} s, every assertion held; "
+              f"executed notebooks: {out.resolve()}")
+        return 0
     if args.in_place:
         if args.parameter or args.only or args.run_dir:
             ap.error("--in-place runs every notebook at its defaults: it takes no other option")

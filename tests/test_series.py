@@ -14,16 +14,8 @@ import series
 
 quiet = lambda *args, **kwargs: None  # noqa: E731
 
-SMOKE = {"n_per_class": 200, "epochs": 2, "improved_epochs": 2, "sizes": [50, 100], "seeds": [0],
-         "filter_grid": [2, 4], "unseen_offset": 1800, "unseen_n": 100}
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, data_dir):
-    run_dir = tmp_path_factory.mktemp("run")
-    params = {**SMOKE, "model": "both", "eval_data_dir": str(data_dir), "eval_offset": 1800}
-    seconds = series.run_series(run_dir, params, log=quiet)
-    return run_dir, seconds
+# The smoke run (fixture smoke_run, tiny parameters SMOKE) lives in conftest.py: tests/test_solutions.py
+# runs the exercise solutions against its artifacts, so the series runs once per session.
 
 
 def test_notebooks_carry_no_logs_warnings_or_progress_bars(smoke_run):
@@ -37,12 +29,12 @@ def test_notebooks_carry_no_logs_warnings_or_progress_bars(smoke_run):
         assert not stderr, f"{name}: {stderr}"
 
 
-def test_metrics_are_recorded_and_plausible(smoke_run, data_dir):
+def test_metrics_are_recorded_and_plausible(smoke_run, data_dir, smoke_parameters):
     run_dir, _ = smoke_run
     metrics = json.loads((run_dir / "artifacts" / "metrics.json").read_text())
     assert metrics["model"] == "origin"
-    assert metrics["test"]["n"] == round(2 * SMOKE["n_per_class"] * 0.16667)
-    assert metrics["train"]["n"] == 2 * SMOKE["n_per_class"] - metrics["test"]["n"]
+    assert metrics["test"]["n"] == round(2 * smoke_parameters["n_per_class"] * 0.16667)
+    assert metrics["train"]["n"] == 2 * smoke_parameters["n_per_class"] - metrics["test"]["n"]
     rows = [helpers.load_from_folder(data_dir, c, offset=1800, n=500).shape[0] for c in ("apple", "banana")]
     assert metrics["independent"]["n"] == sum(rows)  # up to eval_n = 500 per class from row 1800
     for config in ("origin", "improved"):
@@ -53,14 +45,14 @@ def test_metrics_are_recorded_and_plausible(smoke_run, data_dir):
         assert 0.0 <= m["test"]["accuracy_astype_int"] <= 1.0 and 0.9 < m["test"]["auc"] <= 1.0
 
 
-def test_artifacts_hand_over_between_chapters(smoke_run):
+def test_artifacts_hand_over_between_chapters(smoke_run, smoke_parameters):
     run_dir, _ = smoke_run
     art = run_dir / "artifacts"
     for name in ("split.npz", "model_origin.keras", "model_improved.keras",
                  "history_origin.json", "metrics_origin.json", "metrics_improved.json"):
         assert (art / name).is_file(), name
     history = json.loads((art / "history_origin.json").read_text())
-    assert len(history["loss"]) == SMOKE["epochs"] == len(history["epoch_seconds"])
+    assert len(history["loss"]) == smoke_parameters["epochs"] == len(history["epoch_seconds"])
     assert history["n_validation"] > 0
     assert len(list((art / "figures").glob("*.png"))) >= 10
 
