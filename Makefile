@@ -1,15 +1,17 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    creates .venv if missing, installs, runs the whole series (PARAMS="-p epochs 5" forwards papermill parameters)
 #   make test   same environment, runs the tests (pytest: helpers, papermill smoke run, nbval on the committed notebooks)
+#   make solutions  runs the exercise solutions against the latest run (ARTIFACTS=folder: another run's artifacts)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PARAMS ?=
 RUN_DIR ?=
+ARTIFACTS ?=
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: install run test bench notebooks clean
+.PHONY: install run test solutions bench notebooks clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +29,11 @@ run: install
 
 test: install
 	$(PY) -m pytest
+
+# The worked solutions (solutions/) against the artifacts of a run of the series: runs/latest/artifacts
+# after make run, or ARTIFACTS=path/to/artifacts; executed copies go to runs/solutions-<date-time>/.
+solutions: install
+	$(PY) -m series --solutions $(ARTIFACTS)
 
 bench: install
 	$(PY) tools/bench.py

@@ -48,7 +48,8 @@ def test_every_chapter_with_exercises_has_its_solutions(chapter):
     assert solution.is_file(), f"{chapter.name} has exercises but no solutions/{chapter.name}"
     n_exercises = sum(len(_exercises(text)) for text in _markdown(chapter)
                       if text.lstrip().startswith("## Exercises"))
-    answered = sum(text.lstrip().startswith("## Exercise ") for text in _markdown(solution))
+    answered = sum(len(re.findall(r"^## Exercise \d+", text, flags=re.MULTILINE))
+                   for text in _markdown(solution))
     assert answered == n_exercises, f"solutions/{chapter.name} answers {answered} of {n_exercises}"
 
 
