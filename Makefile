@@ -2,6 +2,7 @@
 #   make run    creates .venv if missing, installs, runs the whole series (PARAMS="-p epochs 5" forwards papermill parameters)
 #   make test   same environment, runs the tests (pytest: helpers, papermill smoke run, nbval on the committed
 #               notebooks, ruff, the workflow lint, the HTML pages), two at a time (pytest-xdist)
+#   make solutions  runs the exercise solutions against the latest run (ARTIFACTS=folder: another run's artifacts)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -12,10 +13,11 @@ RUN_DIR ?=
 # TEST_ARGS=-n0 runs everything in one process.
 TEST_ARGS ?= -n 2 --dist loadscope
 HTML_DIR ?= site
+ARTIFACTS ?=
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: install run test test-fast lint html bench notebooks clean
+.PHONY: install run test test-fast lint html solutions bench notebooks clean
 
 install: $(VENV)/.installed
 
@@ -47,6 +49,11 @@ lint: install
 # The executed series as static HTML: runs/latest if there is a run, else the committed notebooks.
 html: install
 	$(PY) tools/build_html.py --out $(HTML_DIR)
+
+# The worked solutions (solutions/) against the artifacts of a run of the series: runs/latest/artifacts
+# after make run, or ARTIFACTS=path/to/artifacts; executed copies go to runs/solutions-<date-time>/.
+solutions: install
+	$(PY) -m series --solutions $(ARTIFACTS)
 
 bench: install
 	$(PY) tools/bench.py

@@ -12,6 +12,9 @@ In a terminal, a status line shows which notebook runs, which cell of how many, 
 and an estimate of what is left (from the previous run at the same parameters, else from the cells
 done so far); it stays quiet under CI (``CI`` set) or when the output is not a terminal.
 
+``--solutions [ARTIFACTS_DIR]`` runs the exercise solutions (``solutions/``) against the artifacts
+of a run (default ``runs/latest/artifacts``); a solution whose assertion fails stops with an error.
+
 ``--in-place`` re-executes the committed notebooks (at their default parameters) into a
 temporary folder, and replaces the committed ones only when all of them succeeded.
 """
@@ -32,6 +35,7 @@ import yaml
 
 REPO_DIR = Path(__file__).resolve().parent
 NOTEBOOK_DIR = REPO_DIR / "notebooks"
+SOLUTION_DIR = REPO_DIR / "solutions"
 
 
 def notebooks(names=None):
@@ -210,7 +214,6 @@ def run_series(run_dir, params=None, names=None, log=print, progress=None):
     ``progress``: show the live status line (default: in a terminal, not under CI).
     """
     import nbformat
-    import papermill as pm
     params = {k: str(Path(v).expanduser().resolve()) if k.endswith(("_dir", "_path")) and v
               and isinstance(v, str) else v for k, v in (params or {}).items()}
     paths = notebooks(names)
@@ -221,12 +224,6 @@ def run_series(run_dir, params=None, names=None, log=print, progress=None):
                          f"known: {sorted(set().union(*declared.values()))}")
     run_dir = Path(run_dir).resolve()
     params.setdefault("artifacts_dir", str(run_dir / "artifacts"))
-    # Absolute folders: the kernels run in notebooks/.
-    for var in ("QUICKDRAW_DATA_DIR", "QUICKDRAW_CACHE_DIR", "QUICKDRAW_EXPERIMENT_CACHE"):
-        if os.environ.get(var):
-            os.environ[var] = str(Path(os.environ[var]).expanduser().resolve())
-    os.environ.setdefault("QUICKDRAW_QUIET", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     seconds = {}
     for path in paths:
         out = run_dir / "notebooks" / path.name
@@ -237,13 +234,53 @@ def run_series(run_dir, params=None, names=None, log=print, progress=None):
         key = _timing_key(path.name, mine)
         start = time.perf_counter()
         with Progress(path.name, code_cells, _load_timings().get(key), live=progress) as watch:
-            pm.execute_notebook(str(path), str(out), parameters=mine, kernel_name="python3",
-                                cwd=str(NOTEBOOK_DIR), progress_bar=False, log_output=False,
-                                engine_name=_progress_engine(), progress=watch,
-                                extra_arguments=["--IPKernelApp.log_level=ERROR"])
+            execute_notebook(path, out, mine, engine_name=_progress_engine(), progress=watch)
         seconds[path.name] = time.perf_counter() - start
         if len(watch.seconds) == watch.total:
             _save_timings(key, [round(t, 2) for t in watch.seconds])
+    return seconds
+
+
+def execute_notebook(path, out, parameters, cwd=NOTEBOOK_DIR, **engine_options):
+    """Execute one notebook with papermill as the series does: kernel ``python3`` started in
+    ``cwd``, data and cache folders made absolute, quiet (no progress bars, no TF start-up logs)."""
+    import papermill as pm
+    for var in ("QUICKDRAW_DATA_DIR", "QUICKDRAW_CACHE_DIR", "QUICKDRAW_EXPERIMENT_CACHE"):
+        if os.environ.get(var):  # absolute: kernels run in another folder
+            os.environ[var] = str(Path(os.environ[var]).expanduser().resolve())
+    os.environ.setdefault("QUICKDRAW_QUIET", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return pm.execute_notebook(str(path), str(out), parameters=parameters, kernel_name="python3",
+                               cwd=str(cwd), progress_bar=False, log_output=False,
+                               extra_arguments=["--IPKernelApp.log_level=ERROR"], **engine_options)
+
+
+def solutions(names=None):
+    """The exercise solutions (``solutions/NN_<chapter>.ipynb``), in chapter order."""
+    found = sorted(SOLUTION_DIR.glob("[0-9][0-9]_*.ipynb"))
+    return [p for p in found if not names or any(p.name.startswith(n) for n in names)]
+
+
+def run_solutions(artifacts_dir, out_dir, names=None, smoke=False, log=print):
+    """Execute the solutions against the artifacts of a run of the series (``artifacts_dir``)
+    into ``out_dir``; ``smoke`` adds each notebook's tiny ``smoke_parameters`` (tests).
+    Returns {notebook name: seconds}; a failed assertion raises PapermillExecutionError."""
+    import nbformat
+    artifacts = Path(artifacts_dir).expanduser().resolve()
+    if not (artifacts / "split.npz").is_file():
+        raise SystemExit(f"{artifacts} holds no run of the series (no split.npz): run the series "
+                         "first (make run), or name the artifacts folder of a run")
+    seconds = {}
+    for path in solutions(names):
+        params = {"artifacts_dir": str(artifacts)}
+        if smoke:
+            params.update(nbformat.read(path, as_version=4).metadata.get("smoke_parameters", {}))
+        out = Path(out_dir) / path.name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        log(f"running solutions/{path.name}", flush=True)
+        start = time.perf_counter()
+        execute_notebook(path, out, params, cwd=SOLUTION_DIR)
+        seconds[path.name] = time.perf_counter() - start
     return seconds
 
 
@@ -293,7 +330,18 @@ def main(argv=None):
     ap.add_argument("--only", nargs="*", help="run only notebooks whose name starts with these")
     ap.add_argument("--in-place", action="store_true",
                     help="re-execute the committed notebooks at their default parameters")
+    ap.add_argument("--solutions", nargs="?", const=str(REPO_DIR / "runs" / "latest" / "artifacts"),
+                    metavar="ARTIFACTS_DIR", help="run the exercise solutions (solutions/) against the "
+                    "artifacts of a run of the series (default runs/latest/artifacts)")
     args = ap.parse_args(argv)
+    if args.solutions:
+        if args.parameter or args.in_place:
+            ap.error("--solutions takes only --run-dir and --only")
+        out = Path(args.run_dir or REPO_DIR / "runs" / time.strftime("solutions-%Y%m%d-%H%M%S"))
+        seconds = run_solutions(args.solutions, out, args.only)
+        print(f"\nran {len(seconds)} solutions in {sum(seconds.values()):.1f} s, every assertion held; "
+              f"executed notebooks: {out.resolve()}")
+        return 0
     if args.in_place:
         if args.parameter or args.only or args.run_dir:
             ap.error("--in-place runs every notebook at its defaults: it takes no other option")

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+import series
+
 REPO_DIR = Path(__file__).resolve().parents[1]
 SHARED_SAMPLE = REPO_DIR.parent / "shared" / "quickdraw" / "numpy_bitmap"
 
@@ -21,3 +23,26 @@ def real_sample():
     if not (SHARED_SAMPLE / "apple.npy").is_file():
         pytest.skip(f"no real sample at {SHARED_SAMPLE}")
     return SHARED_SAMPLE
+
+
+# Tiny parameters for the smoke run of the whole series: every notebook runs, in seconds.
+SMOKE = {"n_per_class": 200, "epochs": 2, "improved_epochs": 2, "sizes": [50, 100], "seeds": [0],
+         "filter_grid": [2, 4], "unseen_offset": 1800, "unseen_n": 100}
+
+
+@pytest.fixture(scope="session")
+def smoke_parameters():
+    """The parameters of the smoke run (a copy: tests may not change them)."""
+    return dict(SMOKE)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, data_dir):
+    """One papermill run of the whole series with SMOKE parameters, shared by every test that
+    needs it (test_series.py checks it, test_solutions.py runs the solutions on its artifacts):
+    (run folder, {notebook name: seconds})."""
+    run_dir = tmp_path_factory.mktemp("run")
+    # the independent sample by default: rows 1800-1999 of the training source, 200 per class
+    params = {**SMOKE, "model": "both", "eval_offset": 1800, "eval_n": 200}
+    seconds = series.run_series(run_dir, params, log=lambda *args, **kwargs: None)
+    return run_dir, seconds

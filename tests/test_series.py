@@ -14,17 +14,8 @@ import series
 
 quiet = lambda *args, **kwargs: None
 
-SMOKE = {"n_per_class": 200, "epochs": 2, "improved_epochs": 2, "sizes": [50, 100], "seeds": [0],
-         "filter_grid": [2, 4], "unseen_offset": 1800, "unseen_n": 100}
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, data_dir):
-    run_dir = tmp_path_factory.mktemp("run")
-    # the independent sample by default: rows 1800-1999 of the training source, 200 per class
-    params = {**SMOKE, "model": "both", "eval_offset": 1800, "eval_n": 200}
-    seconds = series.run_series(run_dir, params, log=quiet)
-    return run_dir, seconds
+# The smoke run (fixture smoke_run, tiny parameters SMOKE) lives in conftest.py: tests/test_solutions.py
+# runs the exercise solutions against its artifacts, so the series runs once per session.
 
 
 @pytest.mark.slow
@@ -40,12 +31,12 @@ def test_notebooks_carry_no_logs_warnings_or_progress_bars(smoke_run):
 
 
 @pytest.mark.slow
-def test_metrics_are_recorded_and_plausible(smoke_run, data_dir):
+def test_metrics_are_recorded_and_plausible(smoke_run, data_dir, smoke_parameters):
     run_dir, _ = smoke_run
     metrics = json.loads((run_dir / "artifacts" / "metrics.json").read_text())
     assert metrics["model"] == "origin"
-    assert metrics["test"]["n"] == round(2 * SMOKE["n_per_class"] * 0.16667)
-    assert metrics["train"]["n"] == 2 * SMOKE["n_per_class"] - metrics["test"]["n"]
+    assert metrics["test"]["n"] == round(2 * smoke_parameters["n_per_class"] * 0.16667)
+    assert metrics["train"]["n"] == 2 * smoke_parameters["n_per_class"] - metrics["test"]["n"]
     assert metrics["independent"]["n"] == 2 * 200  # eval_n = 200 per class from row 1800
     assert metrics["independent"]["first_row"] == 1800
     assert metrics["independent"]["source"] == "the training source"
@@ -58,14 +49,14 @@ def test_metrics_are_recorded_and_plausible(smoke_run, data_dir):
 
 
 @pytest.mark.slow
-def test_artifacts_hand_over_between_chapters(smoke_run):
+def test_artifacts_hand_over_between_chapters(smoke_run, smoke_parameters):
     run_dir, _ = smoke_run
     art = run_dir / "artifacts"
     for name in ("split.npz", "model_origin.keras", "model_improved.keras",
                  "history_origin.json", "metrics_origin.json", "metrics_improved.json"):
         assert (art / name).is_file(), name
     history = json.loads((art / "history_origin.json").read_text())
-    assert len(history["loss"]) == SMOKE["epochs"] == len(history["epoch_seconds"])
+    assert len(history["loss"]) == smoke_parameters["epochs"] == len(history["epoch_seconds"])
     assert history["n_validation"] > 0
     assert len(list((art / "figures").glob("*.png"))) >= 10
 
@@ -140,7 +131,7 @@ def test_any_two_categories_work(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_rerun_reuses_the_shared_experiment_cache(smoke_run, tmp_path):
+def test_a_rerun_reuses_the_shared_experiment_cache(smoke_run, smoke_parameters, tmp_path):
     """06 run again at the same parameters (another run folder, same split) trains nothing: every
     result comes from the one experiment cache, which is not inside any run folder."""
     import os
@@ -150,7 +141,7 @@ def test_a_rerun_reuses_the_shared_experiment_cache(smoke_run, tmp_path):
     assert not cache.is_relative_to(run_dir) and not cache.is_relative_to(series.REPO_DIR)
     before = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.json")}
     assert len(before) > 5  # the smoke run's trainings and baselines
-    params = {k: v for k, v in SMOKE.items() if k in series.declared_parameters(series.notebooks(["06"])[0])}
+    params = {k: v for k, v in smoke_parameters.items() if k in series.declared_parameters(series.notebooks(["06"])[0])}
     series.run_series(tmp_path, {**params, "artifacts_dir": str(run_dir / "artifacts")}, ["06"], log=quiet)
     after = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.json")}
     results = {k: v for k, v in after.items() if k != series.timings_path().name}
