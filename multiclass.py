@@ -216,11 +216,15 @@ def stream(classes, n, offset=0, data_dir=None, batch_size=32, shuffle_buffer=40
 # ---------------------------------------------------------- evaluation ----
 
 def predict(model, x, batch_size=256):
-    """Class probabilities (N, k) of a many-class model for uint8 drawings (rows or images).
+    """Class probabilities (N, k) of a model for uint8 drawings (rows or images); a two-class
+    model's single sigmoid unit p (of class 1) gives the columns 1 - p and p.
 
     Explained in 08_many_categories.ipynb
     """
-    return model.predict(helpers.scale(helpers.to_images(x)), batch_size=batch_size, verbose=0)
+    p = model.predict(helpers.scale(helpers.to_images(x)), batch_size=batch_size, verbose=0)
+    if p.shape[-1] == 1:  # two classes: one sigmoid unit, the probability of class 1
+        p = np.concatenate([1 - p, p], axis=1)
+    return p
 
 
 def top_k_accuracy(probabilities, y, k=1):

@@ -15,7 +15,10 @@ import series
 quiet = lambda *args, **kwargs: None  # noqa: E731
 
 SMOKE = {"n_per_class": 200, "epochs": 2, "improved_epochs": 2, "sizes": [50, 100], "seeds": [0],
-         "filter_grid": [2, 4], "unseen_offset": 1800, "unseen_n": 100}
+         "filter_grid": [2, 4], "unseen_offset": 1800, "unseen_n": 100,
+         # 08: three categories (the generated sample has these too); tools/multiworker.py is
+         # tested on its own in test_multiclass.py
+         "classes": ["apple", "banana", "rainbow"], "class_counts": [2], "multiworker": False}
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +54,28 @@ def test_metrics_are_recorded_and_plausible(smoke_run, data_dir):
         assert 0.7 < m["test"]["accuracy"] <= 1.0, m
         assert 0.7 < m["independent"]["accuracy"] <= 1.0, m
         assert 0.0 <= m["test"]["accuracy_astype_int"] <= 1.0 and 0.9 < m["test"]["auc"] <= 1.0
+
+
+def test_many_categories_are_measured_on_unseen_rows(smoke_run, data_dir):
+    """08 at tiny parameters: multiclass_metrics.json holds top-1 and top-3 of both configurations."""
+    run_dir, _ = smoke_run
+    m = json.loads((run_dir / "artifacts" / "multiclass_metrics.json").read_text())
+    classes = SMOKE["classes"]
+    assert m["categories"] == classes and m["model"] == "origin"
+    assert set(m["configurations"]) == {"origin", "improved"}
+    assert m["test"] == m["configurations"]["origin"]["test"]
+    rows = sum(min(500, helpers.load_from_folder(data_dir, c, offset=1800).shape[0]) for c in classes)
+    for config in m["configurations"].values():
+        assert config["test"]["n"] == len(classes) * SMOKE["unseen_n"]
+        assert config["test"]["rows"] == [1800, 1800 + SMOKE["unseen_n"] - 1]
+        assert config["independent"]["n"] == rows  # up to eval_n = 500 per class from row 1800
+        for part in ("test", "independent"):
+            # Two epochs on 600 drawings are far above chance (1/3); three classes make top-3 certain.
+            assert 0.5 < config[part]["top1"] <= config[part]["top3"] == 1.0, config
+    assert set(m["classes_curve"]) == {"2", "3"} and m["classes_curve"]["2"]["chance"] == 0.5
+    assert m["stream"]["drawings_per_second"] > 0 and m["mirrored"]["replicas"] >= 1
+    figures = {p.stem for p in (run_dir / "artifacts" / "figures").glob("08_*.png")}
+    assert figures >= {"08_classes", "08_confusion", "08_per_class", "08_confused_pairs", "08_classes_curve"}
 
 
 def test_artifacts_hand_over_between_chapters(smoke_run):
