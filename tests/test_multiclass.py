@@ -56,7 +56,7 @@ def test_streamed_drawings_and_labels_equal_the_in_memory_ones(folder):
     assert sorted(zip(ym.tolist(), map(bytes, xm))) == sorted(zip(y.tolist(), map(bytes, x)))  # ... same set
     images, labels = next(iter(multiclass.stream(CLASSES, 70, 13, folder, batch_size=32)))
     assert images.shape == (32, 28, 28, 1) and images.dtype.name == "float32" and labels.dtype.name == "int64"
-    assert 0.0 <= float(np.min(images)) and float(np.max(images)) <= 1.0
+    assert float(np.min(images)) >= 0.0 and float(np.max(images)) <= 1.0
 
 
 @pytest.mark.parametrize("classes, message", [
@@ -115,7 +115,8 @@ def test_two_workers_hold_identical_weights_after_training(folder, tmp_path):
     reports = multiworker.launch(2, [*WORKER_ARGS, "--epochs", "2", "--data-dir", str(folder)], tmp_path,
                                  timeout=150)
     assert [r["epochs_run"] for r in reports] == [[0, 1], [0, 1]]
-    assert all(r["workers"] == 2 and r["patched"] == multiclass.keras_needs_multi_worker_patch() for r in reports)
+    patched = multiclass.keras_needs_multi_worker_patch()
+    assert all(r["workers"] == 2 and r["patched"] == patched for r in reports)
     w0, w1 = (np.load(tmp_path / f"weights-{i}.npz") for i in range(2))
     assert len(w0.files) == 8  # two convolutions and two dense layers: kernels and biases
     for key in w0.files:

@@ -32,10 +32,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the tests' local .npy server, found from this file
 
+from npy_server import QuickDrawServer  # noqa: E402
+
 import helpers  # noqa: E402
 import multiclass  # noqa: E402
 import series  # noqa: E402
-from npy_server import QuickDrawServer  # noqa: E402
 
 FULL_SIZES = {"apple": 113_462_128, "banana": 241_421_904}
 SEEDS = (0, 1, 2)

@@ -56,10 +56,9 @@ def start_workers(workers, worker_args, out, ports=None):
     for i in range(workers):
         env = {**os.environ, "TF_CONFIG": tf_config(ports, i), "TF_CPP_MIN_LOG_LEVEL": "3",
                "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "-1"}
-        log = open(out / f"worker-{i}.log", "w")
         command = [sys.executable, str(HERE), "--worker", *worker_args, "--out", str(out)]
-        procs.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
-        log.close()
+        with open(out / f"worker-{i}.log", "w") as log:  # the child keeps its own copy of the file
+            procs.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
     return procs
 
 
