@@ -100,6 +100,34 @@ def launch(workers, worker_args, out, timeout=300):
     return [json.loads((Path(out) / f"worker-{i}.json").read_text()) for i in range(workers)]
 
 
+def agree_on_epoch(strategy, backup):
+    """A callback, run after BackupAndRestore, that makes all workers resume from the same epoch.
+
+    Workers save their backups one after the other, so a worker killed around the end of an epoch
+    can have one epoch fewer saved than the others; they would then train different epochs with
+    different weights. The workers compare the epochs they restored (a gather through the
+    strategy's collective ops), and those ahead step back to their previous backup.
+    """
+    import keras
+    import tensorflow as tf
+
+    class AgreeOnEpoch(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            mine = int(self.model._initial_epoch or 0)
+            restored = strategy.gather(strategy.run(lambda: tf.constant([mine])), axis=0).numpy()
+            lowest = int(restored.min())
+            if mine == lowest:
+                return
+            previous = Path(backup._prev_weights_path)
+            if mine - lowest != 1 or not previous.is_file() or lowest == 0:
+                raise RuntimeError(f"the workers' backups hold epochs {restored.tolist()}: they cannot resume "
+                                   f"together; delete {Path(backup.backup_dir).parent} and start again")
+            self.model.load_weights(str(previous))
+            self.model._initial_epoch = lowest
+
+    return AgreeOnEpoch()
+
+
 def worker(args):
     """One worker: the strategy first (before any other TensorFlow op), then model, data, fit."""
     import tensorflow as tf
@@ -128,9 +156,12 @@ def worker(args):
     log = keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda e, logs: (epochs_run.append(e), times.append(time.perf_counter())),
         on_epoch_end=lambda e, logs: times.__setitem__(-1, time.perf_counter() - times[-1]))
-    backup = keras.callbacks.BackupAndRestore(str(out / "backup" / f"worker-{index}"))
+    # double_checkpoint: keep the previous epoch's backup too (a worker killed while saving leaves a
+    # corrupt file, and AgreeOnEpoch may need to step back)
+    backup = keras.callbacks.BackupAndRestore(str(out / "backup" / f"worker-{index}"), double_checkpoint=True)
+    agree = agree_on_epoch(strategy, backup)
     start = time.perf_counter()
-    hist = model.fit(ds, epochs=args.epochs, callbacks=[backup, log], verbose=2 if index == 0 else 0,
+    hist = model.fit(ds, epochs=args.epochs, callbacks=[backup, agree, log], verbose=2 if index == 0 else 0,
                      shuffle=False)  # the stream shuffles
     seconds = time.perf_counter() - start
     np.savez(out / f"weights-{index}.npz", *model.get_weights())
