@@ -120,8 +120,8 @@ def agree_on_epoch(strategy, backup):
                 return
             previous = Path(backup._prev_weights_path)
             if mine - lowest != 1 or not previous.is_file() or lowest == 0:
-                raise RuntimeError(f"the workers' backups hold epochs {restored.tolist()}: they cannot resume "
-                                   f"together; delete {Path(backup.backup_dir).parent} and start again")
+                raise RuntimeError(f"the workers' backups hold epochs {restored.tolist()}: they cannot "
+                                   f"resume together; delete {Path(backup.backup_dir).parent}, start again")
             self.model.load_weights(str(previous))
             self.model._initial_epoch = lowest
 
