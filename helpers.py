@@ -612,8 +612,9 @@ def build_cnn(filters=(14, 14), padding="valid", augment=False, dense=64,
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
         raise ValueError(f"classes must be a whole number of at least 2, got {classes!r}")
     binary = classes == 2
-    output = layers.Dense(1, activation="sigmoid") if binary else layers.Dense(classes, activation="softmax")
-    stack += [layers.Flatten(), layers.Dense(dense, activation="relu"), output]
+    stack += [layers.Flatten(), layers.Dense(dense, activation="relu")]
+    stack += [layers.Dense(1, activation="sigmoid") if binary
+              else layers.Dense(classes, activation="softmax")]
     model = keras.Sequential(stack, name=name)
     model.compile(optimizer="adam", metrics=["accuracy"],
                   loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy")
