@@ -30,7 +30,7 @@ def _synthetic_dir():
     sys.path.insert(0, str(REPO_DIR / "tests"))
     from synthetic import SYNTHETIC_ROWS, draw_synthetic
     folder = Path(tempfile.mkdtemp(prefix="quickdraw-synthetic-"))
-    for seed, kind in enumerate(("apple", "banana")):
+    for seed, kind in enumerate(("apple", "banana", "rainbow")):  # rainbow: 08's third class
         np.save(folder / f"{kind}.npy", draw_synthetic(kind, SYNTHETIC_ROWS, seed))
     return folder
 

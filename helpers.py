@@ -305,10 +305,12 @@ def build_origin(filters=14, padding="valid", input_shape=IMAGE_SHAPE):
 
 
 def build_cnn(filters=(14, 14), padding="valid", augment=False, dense=64,
-              input_shape=IMAGE_SHAPE, name="cnn"):
+              input_shape=IMAGE_SHAPE, name="cnn", classes=2):
     """A compiled small CNN: per entry of ``filters`` a 3x3 convolution and a 2x2 max-pool, then
-    Dense(``dense``) and one sigmoid unit, with optional augmentation layers (active in training
-    only); adam, binary cross-entropy. The defaults are the origin's network exactly.
+    Dense(``dense``) and the output, with optional augmentation layers (active in training
+    only); adam. The defaults are the origin's network exactly. ``classes=2``: one sigmoid unit
+    and binary cross-entropy, as the origin; more: one softmax unit per class and sparse
+    categorical cross-entropy (labels 0 .. classes-1), as in 08_many_categories.ipynb.
 
     Explained in 06_experiments.ipynb
     """
@@ -323,15 +325,21 @@ def build_cnn(filters=(14, 14), padding="valid", augment=False, dense=64,
     for f in filters:
         stack += [layers.Conv2D(f, (3, 3), activation="relu", padding=padding),
                   layers.MaxPooling2D((2, 2))]
-    stack += [layers.Flatten(), layers.Dense(dense, activation="relu"),
-              layers.Dense(1, activation="sigmoid")]
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
+        raise ValueError(f"classes must be a whole number of at least 2, got {classes!r}")
+    binary = classes == 2
+    stack += [layers.Flatten(), layers.Dense(dense, activation="relu")]
+    stack += [layers.Dense(1, activation="sigmoid") if binary
+              else layers.Dense(classes, activation="softmax")]
     model = keras.Sequential(stack, name=name)
-    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer="adam", metrics=["accuracy"],
+                  loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy")
     return model
 
 
-# Configurations by name: keyword arguments of build_cnn. The improved configuration trains
-# longer (improved_epochs in 04 and 06); 06_experiments.ipynb measures what each change earns.
+# Configurations by name: keyword arguments of build_cnn (the number of classes is given apart).
+# The improved configuration trains longer (improved_epochs in 04, 06 and 08);
+# 06_experiments.ipynb measures what each change earns.
 CONFIGS = {
     "origin": {},
     "improved": {"augment": True, "filters": [16, 32, 64], "padding": "same"},
@@ -365,8 +373,9 @@ def validation_slice(x, y, fraction, seed):
 
 
 def train(config, x_train, y_train, epochs, batch_size=32, validation_fraction=0.0, seed=0,
-          verbose=2):
-    """Seed, build and fit a configuration (a name in CONFIGS, or such a dict) on uint8 images.
+          verbose=2, classes=2):
+    """Seed, build and fit a configuration (a name in CONFIGS, or such a dict) on uint8 images;
+    ``classes`` as in build_cnn (labels 0 .. classes-1 when more than 2).
 
     Returns (model, history): Keras' per-epoch metrics plus ``epoch_seconds``, ``fit_seconds``.
     Explained in 04_training.ipynb
@@ -377,7 +386,8 @@ def train(config, x_train, y_train, epochs, batch_size=32, validation_fraction=0
     set_seed(seed)
     name = config if isinstance(config, str) else "custom"
     x_fit, y_fit, val = validation_slice(x_train, y_train, validation_fraction, seed)
-    model = build_cnn(name=name, **(CONFIGS[config] if isinstance(config, str) else config))
+    model = build_cnn(name=name, classes=classes,
+                      **(CONFIGS[config] if isinstance(config, str) else config))
     times = []
     timer = keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda e, logs: times.append(time.perf_counter()),

@@ -371,6 +371,12 @@ def main(argv=None):
             if "independent" in conf:
                 print(f"  '{name}' on the independent sample: {conf['independent']['accuracy']:.2%} "
                       f"of {conf['independent']['n']} drawings")
+    many_file = artifacts / "multiclass_metrics.json"
+    if any(name.startswith("08") for name in seconds) and many_file.is_file():
+        m = json.loads(many_file.read_text())
+        for name, conf in m["configurations"].items():
+            print(f"08, {len(m['categories'])} categories, '{name}': top-1 {conf['test']['top1']:.2%}, "
+                  f"top-3 {conf['test']['top3']:.2%} on {conf['test']['n']} unseen drawings")
     print(f"executed notebooks: {run_dir / 'notebooks'}")
     print(f"artifacts and figures: {artifacts}")
     return 0

@@ -1,4 +1,4 @@
-"""Generated apple-like and banana-like drawings, for tests on a clone with no real sample."""
+"""Generated apple-, banana- and rainbow-like drawings, for tests on a clone with no real sample."""
 
 import numpy as np
 
@@ -6,8 +6,9 @@ SYNTHETIC_ROWS = 2000
 
 
 def draw_synthetic(kind, n, seed=0):
-    """``n`` generated 28x28 drawings flattened to (n, 784) uint8: 'apple' (a ring with a stem)
-    or 'banana' (a crescent), at random places and sizes, strokes 255 on 0, zero border."""
+    """``n`` generated 28x28 drawings flattened to (n, 784) uint8: 'apple' (a ring with a stem),
+    'rainbow' (three arcs) or 'banana' (a crescent), at random places and sizes, strokes 255 on 0,
+    zero border."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:28, 0:28]
     out = np.zeros((n, 28, 28), np.float32)
@@ -19,6 +20,9 @@ def draw_synthetic(kind, n, seed=0):
         if kind == "apple":
             stem = (np.abs(xx - cx) < 1) & (yy < cy - r + 1) & (yy > cy - r - 3)
             img = np.maximum(ring, stem)
+        elif kind == "rainbow":  # three concentric arcs, the upper half
+            arcs = [np.clip(1.5 - np.abs(d - rr), 0, 1) for rr in (r, r - 2.5, r - 5)]
+            img = np.max(arcs, axis=0) * (yy < cy + 1)
         else:
             angle = np.arctan2(yy - cy, xx - cx) + rng.uniform(-0.5, 0.5)
             img = ring * (np.sin(angle) > 0.1)

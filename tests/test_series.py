@@ -49,6 +49,31 @@ def test_metrics_are_recorded_and_plausible(smoke_run, data_dir, smoke_parameter
 
 
 @pytest.mark.slow
+def test_many_categories_are_measured_on_unseen_rows(smoke_run, smoke_parameters):
+    """08 at tiny parameters: multiclass_metrics.json holds top-1 and top-3 of both configurations."""
+    run_dir, _ = smoke_run
+    m = json.loads((run_dir / "artifacts" / "multiclass_metrics.json").read_text())
+    SMOKE = smoke_parameters
+    classes = SMOKE["classes"]
+    assert m["categories"] == classes and m["model"] == "origin"
+    assert set(m["configurations"]) == {"origin", "improved"}
+    assert m["test"] == m["configurations"]["origin"]["test"]
+    for config in m["configurations"].values():
+        assert config["test"]["n"] == len(classes) * SMOKE["unseen_n"]
+        assert config["test"]["rows"] == [1800, 1800 + SMOKE["unseen_n"] - 1]
+        # eval_data_dir is "" in the smoke run: 08 measures its own unseen rows only
+        # (test_any_two_categories_work gives it an independent sample)
+        assert "independent" not in config
+        for part in ("test",):
+            # Two epochs on 600 drawings are far above chance (1/3); three classes make top-3 certain.
+            assert 0.5 < config[part]["top1"] <= config[part]["top3"] == 1.0, config
+    assert set(m["classes_curve"]) == {"2", "3"} and m["classes_curve"]["2"]["chance"] == 0.5
+    assert m["stream"]["drawings_per_second"] > 0 and m["mirrored"]["replicas"] >= 1
+    figures = {p.stem for p in (run_dir / "artifacts" / "figures").glob("08_*.png")}
+    assert figures >= {"08_classes", "08_confusion", "08_per_class", "08_confused_pairs", "08_classes_curve"}
+
+
+@pytest.mark.slow
 def test_artifacts_hand_over_between_chapters(smoke_run, smoke_parameters):
     run_dir, _ = smoke_run
     art = run_dir / "artifacts"
@@ -115,7 +140,8 @@ def test_a_model_trained_on_another_split_is_refused(smoke_run, tmp_path):
 
 @pytest.mark.slow
 def test_any_two_categories_work(tmp_path):
-    """Chapters 02-05 on two other categories (generated 'cloud' rings and 'moon' crescents)."""
+    """Chapters 02-05 and 08 on two other categories (generated 'cloud' rings and 'moon' crescents),
+    with an independent sample from a folder (rows 200-299, after 08's unseen rows 150-199)."""
     import numpy as np
     from synthetic import draw_synthetic
     data = tmp_path / "data"
@@ -123,11 +149,18 @@ def test_any_two_categories_work(tmp_path):
     np.save(data / "full_numpy_bitmap_the moon.npy", draw_synthetic("banana", 300, seed=3))
     np.save(data / "cloud.npy", draw_synthetic("apple", 300, seed=4))
     params = {"categories": ["the moon", "cloud"], "n_per_class": 150, "epochs": 3,
-              "data_dir": str(data), "eval_data_dir": str(data), "eval_offset": 150}
-    series.run_series(tmp_path / "run", params, names=["02", "03", "04", "05"], log=quiet)
+              "data_dir": str(data), "eval_data_dir": str(data), "eval_offset": 200, "eval_n": 100,
+              # 08: the same two as its classes, one seed, no curve beyond 2, no worker processes
+              "classes": ["the moon", "cloud"], "class_counts": [2], "seeds": [0], "improved_epochs": 2,
+              "unseen_offset": 150, "unseen_n": 50, "multiworker": False}
+    series.run_series(tmp_path / "run", params, names=["02", "03", "04", "05", "08"], log=quiet)
     m = json.loads((tmp_path / "run/artifacts/metrics.json").read_text())
     assert m["categories"] == ["the moon", "cloud"]
-    assert m["independent"]["n"] == 300 and m["independent"]["accuracy"] > 0.8
+    assert m["independent"]["n"] == 200 and m["independent"]["accuracy"] > 0.8
+    many = json.loads((tmp_path / "run/artifacts/multiclass_metrics.json").read_text())
+    assert many["categories"] == ["the moon", "cloud"]
+    assert many["test"]["n"] == 100 and many["independent"]["n"] == 200
+    assert many["independent"]["top1"] > 0.8 and many["independent"]["top3"] == 1.0
 
 
 @pytest.mark.slow

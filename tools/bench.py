@@ -5,21 +5,30 @@
 2. training time per epoch and drawings per second of each configuration, and both
    configurations' accuracy on an independent sample (rows 1,500-1,999) over three seeds;
 3. peak memory (RSS) of the notebook kernels;
-4. bytes a download of 1,500 + 1,500 drawings costs, through a local HTTP server that honours Range.
+4. bytes a download of 1,500 + 1,500 drawings costs, through a local HTTP server that honours Range;
+5. chapter 08: its wall time from scratch and cached; the streamed pipeline's peak memory and
+   drawings/s at 1x, 10x and 100x the sample (stand-ins: files of the sample's rows repeated); and
+   drawings/s of the multi-worker script with 1 and 2 workers (one thread each).
+
+`python tools/bench.py --only-08` runs part 5 alone.
 
 Targets it reports against (not tests): series under 60 s, peak RSS under 2 GB, download under 2.5 MB.
 Data: $QUICKDRAW_DATA_DIR, else the shared sample beside the clone, else the data layer's defaults.
 """
 
+import argparse
 import json
 import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the tests' local .npy server, found from this file
@@ -27,6 +36,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the tests' local .npy server, found f
 from npy_server import QuickDrawServer  # noqa: E402
 
 import helpers  # noqa: E402
+import multiclass  # noqa: E402
 import quickdraw_data  # noqa: E402
 import series  # noqa: E402
 
@@ -65,7 +75,93 @@ def download_bytes(data_dir, n=1500):
             os.environ["QUICKDRAW_DATA_DIR"] = saved
 
 
-def main():
+STREAM_PROBE = """
+import json, resource, sys, time
+import multiclass
+classes, n, folder, mode = json.loads(sys.argv[1])
+start, seen = time.perf_counter(), 0
+if mode == "stream":
+    for images, labels in multiclass.stream(classes, n, 0, folder, batch_size=256):
+        seen += len(labels)
+else:
+    x, y = multiclass.load_many(classes, n, 0, folder)
+    seen = len(y)
+print(json.dumps({"drawings": seen, "seconds": time.perf_counter() - start,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def probe(classes, n, folder, mode):
+    """Peak memory and speed of one pass, in a fresh process (peak RSS is per process)."""
+    out = subprocess.run([sys.executable, "-c", STREAM_PROBE, json.dumps([classes, n, str(folder), mode])],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_08(data_dir, work):
+    quiet = lambda *a, **k: None  # noqa: E731
+    print("\n5. chapter 08, many categories", flush=True)
+    start = time.perf_counter()
+    series.run_series(work / "c08", {}, names=["08"], log=quiet)
+    scratch = time.perf_counter() - start
+    start = time.perf_counter()
+    series.run_series(work / "c08", {}, names=["08"], log=quiet)
+    print(f"   08 at default parameters: {scratch:.1f} s from scratch, {time.perf_counter() - start:.1f} s "
+          "cached (targets: within 5 minutes, a few seconds)")
+    m = json.loads((work / "c08/artifacts/multiclass_metrics.json").read_text())
+    for name, c in m["configurations"].items():
+        t = c["test"]
+        print(f"   {name:<9} top-1 {t['top1']:.2%} ± {t['top1_sd']:.2%}, top-3 {t['top3']:.2%} ± "
+              f"{t['top3_sd']:.2%} (seeds {c['seeds']}, {c['epochs']} epochs, {t['n']:,} unseen drawings)")
+    print("   classes curve (origin, top-1): " + ", ".join(
+        f"{c}: {v['top1']:.2%} (chance {v['chance']:.1%})" for c, v in m["classes_curve"].items()))
+
+    classes = multiclass.SAMPLE_CATEGORIES
+    rows = min(multiclass.npy_layout(helpers.find_category_file(data_dir, c))[1] for c in classes)
+    print(f"   streamed pipeline, {len(classes)} classes; stand-ins for more data: each file's {rows:,} rows "
+          "repeated 10 and 100 times (files on disk, as big as that many real rows)")
+    print(f"   {'data':>5} {'drawings':>11} {'on disk':>9} {'stream: peak RSS':>17} {'drawings/s':>11} "
+          f"{'in memory: peak RSS':>20}")
+    for factor in (1, 10, 100):
+        folder = work / f"x{factor}"
+        folder.mkdir()
+        for c in classes:
+            base = helpers.load_from_folder(data_dir, c, n=rows)
+            with open(folder / f"{c}.npy", "wb") as fh:  # the header, then the rows, factor times
+                np.lib.format.write_array_header_1_0(fh, {"descr": "|u1", "fortran_order": False,
+                                                          "shape": (rows * factor, 784)})
+                for _ in range(factor):
+                    fh.write(base.tobytes())
+        s = probe(classes, rows * factor, folder, "stream")
+        mem = probe(classes, rows * factor, folder, "memory") if factor <= 10 else None
+        size = sum(f.stat().st_size for f in folder.iterdir())
+        in_memory = f"{mem['peak_mb']:,.0f} MB" if mem else f"(not run: {size / 1e9:.1f} GB)"
+        print(f"   {factor:>4}x {s['drawings']:>11,} {size / 1e6:>7,.0f} MB {s['peak_mb']:>14,.0f} MB "
+              f"{s['drawings'] / s['seconds']:>11,.0f} {in_memory:>20}")
+        for f in folder.iterdir():
+            f.unlink()
+
+    sys.path.insert(0, str(REPO / "tools"))
+    import multiworker
+    args = ["--classes", *classes, "--n", "500", "--epochs", "3", "--data-dir", data_dir]
+    print(f"   multi-worker script, {len(classes)} classes x 500 drawings, 3 epochs, batch 32 per worker, "
+          "one thread per worker (drawings/s of epochs 2-3)")
+    for workers in (1, 2):
+        reports = multiworker.launch(workers, args, work / f"mw{workers}", timeout=600)
+        rate = reports[0]["drawings_per_second"]
+        print(f"   {workers} worker(s): {rate:,.0f} drawings/s in all"
+              + ("" if workers == 1 else f", identical weights: {identical(work / f'mw{workers}')}"))
+
+
+def identical(folder):
+    w0, w1 = (np.load(folder / f"weights-{i}.npz") for i in range(2))
+    return all(np.array_equal(w0[k], w1[k]) for k in w0.files)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only-08", action="store_true", help="run part 5 (chapter 08) alone")
+    args = ap.parse_args(argv)
     data_dir = os.environ.get("QUICKDRAW_DATA_DIR") or str(REPO.parent / "shared/quickdraw/numpy_bitmap")
     local = Path(data_dir).is_dir()
     if local:
@@ -73,6 +169,13 @@ def main():
     print("machine:", machine(), flush=True)
     work = Path(tempfile.mkdtemp(prefix="quickdraw-bench-"))
     quiet = lambda *a, **k: None  # noqa: E731
+    if args.only_08:
+        if not local:
+            print("part 5 needs a local folder of drawings: set QUICKDRAW_DATA_DIR")
+            return
+        bench_08(data_dir, work)
+        print(f"\nrun folders: {work}")
+        return
 
     # An empty experiment cache of its own: the first run computes everything, as on a fresh clone;
     # the second run, in another run folder like a second `make run`, finds every result there.
@@ -133,6 +236,7 @@ def main():
     print(f"\n4. download of 1,500 + 1,500 drawings through a local Range server: {sent:,} bytes "
           f"in {requests} requests ({sent / 1e6:.2f} MB; target under 2.5 MB), against {full:,} "
           f"bytes for the two full files ({full / sent:,.0f} times more)")
+    bench_08(data_dir, work)
     print(f"\nrun folders: {work}")
 
 

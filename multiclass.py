@@ -1,0 +1,323 @@
+"""Many categories for the quickdraw-cnn series (chapter 08): checking a list of categories,
+loading them with labels in the order given, a streamed ``tf.data`` pipeline that reads rows
+straight from the per-category .npy files, top-k accuracy and confusions, and the compatibility
+patch that lets Keras 3 ``model.fit`` run under ``tf.distribute.MultiWorkerMirroredStrategy``.
+
+Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
+(https://github.com/googlecreativelab/quickdraw-dataset).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+
+import numpy as np
+
+import helpers
+
+# Google's 345 categories of full/numpy_bitmap/ (https://github.com/googlecreativelab/
+# quickdraw-dataset/blob/master/categories.txt): a name outside them is refused at once, offline.
+ALL_CATEGORIES = tuple("""
+The Eiffel Tower|The Great Wall of China|The Mona Lisa|aircraft carrier|airplane|alarm clock|
+ambulance|angel|animal migration|ant|anvil|apple|arm|asparagus|axe|backpack|banana|bandage|barn|
+baseball|baseball bat|basket|basketball|bat|bathtub|beach|bear|beard|bed|bee|belt|bench|bicycle|
+binoculars|bird|birthday cake|blackberry|blueberry|book|boomerang|bottlecap|bowtie|bracelet|brain|
+bread|bridge|broccoli|broom|bucket|bulldozer|bus|bush|butterfly|cactus|cake|calculator|calendar|
+camel|camera|camouflage|campfire|candle|cannon|canoe|car|carrot|castle|cat|ceiling fan|cell phone|
+cello|chair|chandelier|church|circle|clarinet|clock|cloud|coffee cup|compass|computer|cookie|cooler|
+couch|cow|crab|crayon|crocodile|crown|cruise ship|cup|diamond|dishwasher|diving board|dog|dolphin|
+donut|door|dragon|dresser|drill|drums|duck|dumbbell|ear|elbow|elephant|envelope|eraser|eye|
+eyeglasses|face|fan|feather|fence|finger|fire hydrant|fireplace|firetruck|fish|flamingo|flashlight|
+flip flops|floor lamp|flower|flying saucer|foot|fork|frog|frying pan|garden|garden hose|giraffe|
+goatee|golf club|grapes|grass|guitar|hamburger|hammer|hand|harp|hat|headphones|hedgehog|helicopter|
+helmet|hexagon|hockey puck|hockey stick|horse|hospital|hot air balloon|hot dog|hot tub|hourglass|
+house|house plant|hurricane|ice cream|jacket|jail|kangaroo|key|keyboard|knee|knife|ladder|lantern|
+laptop|leaf|leg|light bulb|lighter|lighthouse|lightning|line|lion|lipstick|lobster|lollipop|mailbox|
+map|marker|matches|megaphone|mermaid|microphone|microwave|monkey|moon|mosquito|motorbike|mountain|
+mouse|moustache|mouth|mug|mushroom|nail|necklace|nose|ocean|octagon|octopus|onion|oven|owl|
+paint can|paintbrush|palm tree|panda|pants|paper clip|parachute|parrot|passport|peanut|pear|peas|
+pencil|penguin|piano|pickup truck|picture frame|pig|pillow|pineapple|pizza|pliers|police car|pond|
+pool|popsicle|postcard|potato|power outlet|purse|rabbit|raccoon|radio|rain|rainbow|rake|
+remote control|rhinoceros|rifle|river|roller coaster|rollerskates|sailboat|sandwich|saw|saxophone|
+school bus|scissors|scorpion|screwdriver|sea turtle|see saw|shark|sheep|shoe|shorts|shovel|sink|
+skateboard|skull|skyscraper|sleeping bag|smiley face|snail|snake|snorkel|snowflake|snowman|
+soccer ball|sock|speedboat|spider|spoon|spreadsheet|square|squiggle|squirrel|stairs|star|steak|
+stereo|stethoscope|stitches|stop sign|stove|strawberry|streetlight|string bean|submarine|suitcase|
+sun|swan|sweater|swing set|sword|syringe|t-shirt|table|teapot|teddy-bear|telephone|television|
+tennis racquet|tent|tiger|toaster|toe|toilet|tooth|toothbrush|toothpaste|tornado|tractor|
+traffic light|train|tree|triangle|trombone|truck|trumpet|umbrella|underwear|van|vase|violin|
+washing machine|watermelon|waterslide|whale|wheel|windmill|wine bottle|wine glass|wristwatch|yoga|
+zebra|zigzag
+""".replace("\n", "").split("|"))
+# All 345 full files together (sizes listed by Google's bucket).
+FULL_DRAWINGS = 50_426_266
+FULL_BYTES = 39_534_220_144
+# The 14 categories of the project's offline sample (the first 2,000 rows of each file).
+SAMPLE_CATEGORIES = ["airplane", "apple", "banana", "bicycle", "bird", "book", "cat", "diamond", "dog",
+                     "eye", "fish", "flower", "house", "rainbow"]
+
+
+class CategoryError(helpers.QuickDrawError, ValueError):
+    """A list of categories that cannot be trained on: unknown names, fewer than two, duplicates.
+
+    Explained in 08_many_categories.ipynb
+    """
+
+
+# ------------------------------------------------------------ checking ----
+
+def check_classes(classes, min_classes=2):
+    """``classes`` as a list of names, or a CategoryError that says what to change.
+
+    Explained in 08_many_categories.ipynb
+    """
+    if isinstance(classes, str) or not isinstance(classes, (list, tuple)) or not all(
+            isinstance(c, str) and c.strip() for c in classes):
+        raise CategoryError(f"classes must be a list of category names such as ['cat', 'dog', 'fish'], "
+                            f"got {classes!r}")
+    classes = [c.strip() for c in classes]
+    problems = []
+    if len(classes) < min_classes:
+        problems.append(f"at least {min_classes} categories are needed to tell apart, got {len(classes)}")
+    dupes = sorted({c for c in classes if classes.count(c) > 1})
+    if dupes:
+        problems.append(f"each category may appear once, but {dupes} appear more often")
+    for name in classes:
+        if name not in ALL_CATEGORIES:
+            near = difflib.get_close_matches(name, ALL_CATEGORIES, n=3)
+            problems.append(f"'{name}' is not a Quick, Draw! category"
+                            + (f" (did you mean {' or '.join(repr(n) for n in near)}?)" if near else ""))
+    if problems:
+        raise CategoryError("bad classes: " + "; ".join(problems) + ". The 345 names are in "
+                            "multiclass.ALL_CATEGORIES.")
+    return classes
+
+
+def npy_layout(path):
+    """(header bytes, rows) of a Quick, Draw! .npy file: row ``i`` starts at byte header + 784 i.
+
+    Explained in 08_many_categories.ipynb
+    """
+    with open(path, "rb") as fh:
+        try:
+            version = np.lib.format.read_magic(fh)
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read(fh)
+        except Exception as err:  # ValueError, or tokenize errors on a garbled header
+            raise helpers.DataFormatError(f"{path} is not a readable .npy file ({err}).") from err
+        header = fh.tell()
+    if len(shape) != 2 or shape[1] != helpers.ROW_BYTES or dtype != np.uint8 or (fortran and shape[0] > 1):
+        raise helpers.DataFormatError(f"{path} holds {shape} {dtype}, not (N, 784) uint8 rows in C order.")
+    return header, shape[0]
+
+
+def category_files(classes, n, offset=0, data_dir=None):
+    """Per category, the local .npy file to read rows ``offset .. offset+n-1`` from, its header
+    bytes and rows, looked up as load_drawings does (``data_dir``, ``$QUICKDRAW_DATA_DIR``, then
+    the download cache, filled with a Range download if needed). Every category is checked
+    before anything is read: categories with too few rows are all named in one error.
+
+    Explained in 08_many_categories.ipynb
+    """
+    classes = check_classes(classes)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1 or isinstance(offset, bool) \
+            or not isinstance(offset, int) or offset < 0:
+        raise ValueError(f"n must be a whole number >= 1 and offset >= 0, got n={n!r}, offset={offset!r}")
+    found, short = [], []
+    for name in classes:
+        path = None
+        for folder in (data_dir, os.environ.get("QUICKDRAW_DATA_DIR")):
+            if folder:
+                path = helpers.find_category_file(folder, name)
+                if path is not None:
+                    break
+        if path is None:  # not in a folder: make sure the cache holds the rows, then read it
+            cache = Path(os.environ.get("QUICKDRAW_CACHE_DIR") or Path(helpers.__file__).parent / "data")
+            try:
+                helpers.load_drawings(name, n, offset, cache_dir=cache)
+            except helpers.NotEnoughRowsError as err:
+                short.append(f"{name}: {err}")
+                continue
+            path = cache / f"{name}.npy"
+        header, rows = npy_layout(path)
+        if rows < offset + n:
+            short.append(f"'{name}' has {rows} rows in {path}")
+        found.append((name, Path(path), header, rows))
+    if short:
+        raise helpers.NotEnoughRowsError(
+            f"rows {offset}..{offset + n - 1} were asked for, but " + "; ".join(short)
+            + ". Ask for fewer rows (or a smaller offset), or point data_dir at fuller files.")
+    return found
+
+
+# ------------------------------------------------------------- loading ----
+
+def load_many(classes, n, offset=0, data_dir=None):
+    """In memory: rows ``offset .. offset+n-1`` of each category, ``x`` (k n, 784) uint8 category
+    after category, ``y`` the position of each drawing's category in ``classes`` (0 .. k-1).
+
+    Explained in 08_many_categories.ipynb
+    """
+    category_files(classes, n, offset, data_dir)  # all checks first, before loading anything
+    parts = [helpers.load_drawings(c, n, offset, data_dir=data_dir or None) for c in classes]
+    return np.concatenate(parts), np.repeat(np.arange(len(classes), dtype=np.int64), n)
+
+
+def interleaved(x, y, k):
+    """The in-memory drawings of load_many in the stream's order without shuffling: one drawing of
+    each category in turn (row 0 of every class, then row 1, ...).
+
+    Explained in 08_many_categories.ipynb
+    """
+    n = len(y) // k
+    order = np.arange(k * n).reshape(k, n).T.ravel()
+    return x[order], y[order]
+
+
+def stream(classes, n, offset=0, data_dir=None, batch_size=32, shuffle_buffer=4096, seed=0,
+           scaled=True):
+    """A ``tf.data`` pipeline over rows ``offset .. offset+n-1`` of each category, read straight
+    from the .npy files (FixedLengthRecordDataset: 784 bytes a record, after the header), never
+    all in memory: categories interleaved one drawing at a time, shuffled through a buffer of
+    ``shuffle_buffer`` drawings (0: no shuffle; reshuffled each epoch), batched (``batch_size``
+    None: single drawings), prefetched. Yields (images (b, 28, 28, 1), labels int64): images
+    float32 in 0..1, or uint8 with ``scaled=False``.
+
+    Explained in 08_many_categories.ipynb
+    """
+    import tensorflow as tf
+    files = category_files(classes, n, offset, data_dir)
+    paths = tf.constant([str(f[1]) for f in files])
+    starts = tf.constant([f[2] + offset * helpers.ROW_BYTES for f in files], tf.int64)
+    labels = tf.range(len(files), dtype=tf.int64)
+
+    def one_category(path, start, label):
+        rows = tf.data.FixedLengthRecordDataset(path, helpers.ROW_BYTES, header_bytes=start).take(n)
+        return rows.map(lambda row: (row, label))
+
+    ds = tf.data.Dataset.from_tensor_slices((paths, starts, labels)).interleave(
+        one_category, cycle_length=len(files), block_length=1)
+    if shuffle_buffer:  # the buffer holds raw rows: 784 bytes a drawing
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if batch_size:
+        ds = ds.batch(batch_size)
+    total = len(files) * n
+    ds = ds.apply(tf.data.experimental.assert_cardinality(-(-total // batch_size) if batch_size else total))
+    shape = ((-1,) if batch_size else ()) + helpers.IMAGE_SHAPE  # decode a whole batch at once
+    ds = ds.map(lambda rows, label: (tf.reshape(tf.io.decode_raw(rows, tf.uint8), shape), label))
+    if scaled:
+        ds = ds.map(lambda img, label: (tf.cast(img, tf.float32) / 255.0, label))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+# ---------------------------------------------------------- evaluation ----
+
+def predict(model, x, batch_size=256):
+    """Class probabilities (N, k) of a model for uint8 drawings (rows or images); a two-class
+    model's single sigmoid unit p (of class 1) gives the columns 1 - p and p.
+
+    Explained in 08_many_categories.ipynb
+    """
+    p = model.predict(helpers.scale(helpers.to_images(x)), batch_size=batch_size, verbose=0)
+    if p.shape[-1] == 1:  # two classes: one sigmoid unit, the probability of class 1
+        p = np.concatenate([1 - p, p], axis=1)
+    return p
+
+
+def top_k_accuracy(probabilities, y, k=1):
+    """Share of drawings whose true class is among the ``k`` most probable ones.
+
+    Explained in 08_many_categories.ipynb
+    """
+    probabilities, y = np.asarray(probabilities), np.asarray(y)
+    top = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    return float(np.mean(np.any(top == y[:, None], axis=1)))
+
+
+def confusion(y, predicted, k):
+    """The k x k confusion matrix normalised per true class (each row sums to 1).
+
+    Explained in 08_many_categories.ipynb
+    """
+    counts = np.zeros((k, k))
+    np.add.at(counts, (np.asarray(y), np.asarray(predicted)), 1)
+    return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+
+
+def most_confused(matrix, classes, top=6):
+    """The ``top`` pairs (a, b, share of a taken for b, share of b taken for a), most confused
+    first, by the sum of both directions.
+
+    Explained in 08_many_categories.ipynb
+    """
+    k = len(classes)
+    pairs = [(matrix[i, j] + matrix[j, i], i, j) for i in range(k) for j in range(i + 1, k)]
+    pairs.sort(reverse=True)
+    return [(classes[i], classes[j], float(matrix[i, j]), float(matrix[j, i])) for _, i, j in pairs[:top]]
+
+
+# ------------------------------------------------------- tf.distribute ----
+
+def keras_needs_multi_worker_patch():
+    """True on Keras 3, whose TensorFlow trainer cannot ``fit`` under MultiWorkerMirroredStrategy
+    as shipped (keras-team/keras#20585, tensorflow/tensorflow#72388; checked on Keras 3.15.1).
+    tests/test_multiclass.py detects the day a Keras release no longer needs the patch.
+
+    Explained in 08_many_categories.ipynb
+    """
+    import keras
+    return int(keras.__version__.split(".")[0]) == 3
+
+
+def patch_keras_for_multi_worker():
+    """Make Keras 3's ``model.fit`` work under MultiWorkerMirroredStrategy (TensorFlow backend).
+
+    Two places fail as shipped: ``_maybe_symbolic_build`` all-reduces a *data batch* across
+    workers only to learn its shapes (a PerReplica value that the collective cannot convert), and
+    ``reduce_per_replica`` averages per-replica logs with ``axis=0``, which scalars lack. The patch
+    takes this worker's own batch for the shapes, and averages logs across workers with
+    ``axis=None``. Gradients are all-reduced by the strategy itself, unchanged. Returns whether it
+    patched (only on the Keras versions keras_needs_multi_worker_patch names).
+
+    Explained in 08_many_categories.ipynb
+    """
+    if not keras_needs_multi_worker_patch():
+        return False
+    import tensorflow as tf
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+    if getattr(tf_trainer, "_quickdraw_patched", False):
+        return True
+
+    def local(strategy, value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if self._distribute_strategy is None:
+            return
+        strategy = self.distribute_strategy
+        if iterator is not None:
+            for _, _, it in iterator:
+                data_batch = tree.map_structure(lambda v: local(strategy, v), next(it))
+                break
+        with strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    shipped = tf_trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
+            return tree.map_structure(
+                lambda v: strategy.reduce("MEAN", v, axis=None)
+                if tf_trainer._is_per_replica_instance(v) else v, values)
+        return shipped(values, strategy, reduction)
+
+    tf_trainer.TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
+    tf_trainer.reduce_per_replica = reduce_per_replica
+    tf_trainer._quickdraw_patched = True
+    return True
