@@ -145,6 +145,7 @@ def verdict(page):
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_drawing_with_the_mouse_gets_live_predictions(lab):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
