@@ -29,6 +29,7 @@ SHARED_SAMPLE = REPO_DIR.parent / "shared" / "quickdraw" / "numpy_bitmap"
 def _synthetic_dir():
     sys.path.insert(0, str(REPO_DIR / "tests"))
     from synthetic import SYNTHETIC_ROWS, draw_synthetic
+
     folder = Path(tempfile.mkdtemp(prefix="quickdraw-synthetic-"))
     for seed, kind in enumerate(("apple", "banana", "rainbow")):  # rainbow: 08's third class
         np.save(folder / f"{kind}.npy", draw_synthetic(kind, SYNTHETIC_ROWS, seed))
@@ -55,9 +56,11 @@ def pytest_configure(config):
 
 
 def pytest_report_header(config):
-    return [f"drawings: {config._quickdraw_source} at {os.environ['QUICKDRAW_DATA_DIR']}",
-            "slow parts (notebooks run by papermill and nbval, a browser) take most of the time: about "
-            "10-15 minutes on 2 cores in all; make test-fast (-m 'not slow') skips them"]
+    return [
+        f"drawings: {config._quickdraw_source} at {os.environ['QUICKDRAW_DATA_DIR']}",
+        "slow parts (notebooks run by papermill and nbval, a browser) take most of the time: about "
+        "10-15 minutes on 2 cores in all; make test-fast (-m 'not slow') skips them",
+    ]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -82,6 +85,7 @@ def work_unit(nodeid):
 
 
 if importlib.util.find_spec("xdist") is not None:
+
     def pytest_xdist_make_scheduler(config, log):
         if config.getvalue("dist") != "loadscope":
             return None
@@ -104,14 +108,23 @@ def _slow_tests(path):
         tree = ast.parse(path.read_text())
     except (OSError, SyntaxError, ValueError):
         return {}
-    everything = any(isinstance(node, ast.Assign) and "pytestmark" in ast.unparse(node.targets[0])
-                     and "slow" in ast.unparse(node.value) for node in tree.body)
+    everything = any(
+        isinstance(node, ast.Assign)
+        and "pytestmark" in ast.unparse(node.targets[0])
+        and "slow" in ast.unparse(node.value)
+        for node in tree.body
+    )
+
     def first_sentence(node):
         doc = " ".join((ast.get_docstring(node) or node.name.replace("_", " ")).split("\n\n")[0].split())
         return doc.split(". ")[0].rstrip(".")
 
-    return {node.name: first_sentence(node) for node in tree.body if isinstance(node, ast.FunctionDef)
-            and (everything or any("mark.slow" in ast.unparse(d) for d in node.decorator_list))}
+    return {
+        node.name: first_sentence(node)
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+        and (everything or any("mark.slow" in ast.unparse(d) for d in node.decorator_list))
+    }
 
 
 @pytest.hookimpl(trylast=True)

@@ -49,6 +49,7 @@ def _import_tensorflow_quietly():
         saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     except OSError:
         import tensorflow  # noqa: F401
+
         return
     try:
         os.dup2(devnull, 2)
@@ -71,37 +72,49 @@ class MissingArtifactError(QuickDrawError, FileNotFoundError):
 
 # ------------------------------------------------------------- dataset ----
 
-def check_parameters(categories=None, n_per_class=None, test_fraction=None, epochs=None,
-                     seed=None, validation_fraction=None):
+
+def check_parameters(
+    categories=None, n_per_class=None, test_fraction=None, epochs=None, seed=None, validation_fraction=None
+):
     """Stop early, saying what to change, on parameters that make no sense (None: not checked).
 
     Explained in 02_preprocessing.ipynb
     """
+
     def whole(value, low):
         return not isinstance(value, bool) and isinstance(value, int) and value >= low
 
     problems = []
     if categories is not None and (
-            not isinstance(categories, (list, tuple)) or len(categories) != 2
-            or len(set(categories)) != 2 or not all(isinstance(c, str) and c for c in categories)):
-        problems.append(f"categories must be two different category names, e.g. ['apple', 'banana'], "
-                        f"got {categories!r}")
+        not isinstance(categories, (list, tuple))
+        or len(categories) != 2
+        or len(set(categories)) != 2
+        or not all(isinstance(c, str) and c for c in categories)
+    ):
+        problems.append(
+            f"categories must be two different category names, e.g. ['apple', 'banana'], got {categories!r}"
+        )
     for name, value, low in (("n_per_class", n_per_class, 1), ("epochs", epochs, 1), ("seed", seed, 0)):
         if value is not None and not whole(value, low):
             problems.append(f"{name} must be a whole number >= {low}, got {value!r}")
-    if test_fraction is not None and not (isinstance(test_fraction, (int, float))
-                                          and 0 < test_fraction < 1):
-        problems.append(f"test_fraction must be between 0 and 1 (0.16667 gives 500 of 3,000), "
-                        f"got {test_fraction!r}")
+    if test_fraction is not None and not (isinstance(test_fraction, (int, float)) and 0 < test_fraction < 1):
+        problems.append(
+            f"test_fraction must be between 0 and 1 (0.16667 gives 500 of 3,000), got {test_fraction!r}"
+        )
     elif test_fraction is not None and whole(n_per_class, 1):
         n_test = round(2 * n_per_class * test_fraction)
         if n_test < 2 or 2 * n_per_class - n_test < 2:
-            problems.append(f"n_per_class={n_per_class} with test_fraction={test_fraction} leaves a "
-                            "split with fewer than 2 drawings: use more drawings")
-    if validation_fraction is not None and not (isinstance(validation_fraction, (int, float))
-                                                and 0 <= validation_fraction < 1):
-        problems.append(f"validation_fraction must be in [0, 1) (0 fits on all training drawings), "
-                        f"got {validation_fraction!r}")
+            problems.append(
+                f"n_per_class={n_per_class} with test_fraction={test_fraction} leaves a "
+                "split with fewer than 2 drawings: use more drawings"
+            )
+    if validation_fraction is not None and not (
+        isinstance(validation_fraction, (int, float)) and 0 <= validation_fraction < 1
+    ):
+        problems.append(
+            f"validation_fraction must be in [0, 1) (0 fits on all training drawings), "
+            f"got {validation_fraction!r}"
+        )
     if problems:
         raise ValueError("bad parameter: " + "; ".join(problems))
 
@@ -138,12 +151,14 @@ def split(x, y, test_fraction, seed):
     Explained in 02_preprocessing.ipynb
     """
     from sklearn.model_selection import train_test_split
+
     n_test = round(len(y) * test_fraction)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=n_test, stratify=y, random_state=seed)
     return {"x_train": x_tr, "y_train": y_tr, "x_test": x_te, "y_test": y_te}
 
 
 # ----------------------------------------------------------- artifacts ----
+
 
 def artifact(artifacts_dir, name, made_by=None):
     """Path of an artifact; with ``made_by``, stop unless that chapter has written it.
@@ -154,7 +169,8 @@ def artifact(artifacts_dir, name, made_by=None):
     if made_by and not path.exists():
         raise MissingArtifactError(
             f"{shown_path(path)} does not exist yet: run {made_by} first, with the same "
-            f"artifacts_dir ({shown_path(artifacts_dir)}).")
+            f"artifacts_dir ({shown_path(artifacts_dir)})."
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -184,6 +200,7 @@ def fingerprint(*arrays):
     Explained in 04_training.ipynb
     """
     import hashlib
+
     digest = hashlib.sha256()
     for a in arrays:
         a = np.ascontiguousarray(a)
@@ -208,12 +225,14 @@ def load_split(artifacts_dir, categories=None):
     if categories is not None and list(categories) != data["categories"]:
         raise MissingArtifactError(
             f"{shown_path(path)} holds {data['categories']}, not {list(categories)}: run "
-            "02_preprocessing.ipynb again with the same categories.")
+            "02_preprocessing.ipynb again with the same categories."
+        )
     data["fingerprint"] = fingerprint(data["x_train"], data["y_train"], data["x_test"], data["y_test"])
     return data
 
 
 # ----------------------------------------------------------- shape math ----
+
 
 def conv_output_size(n_in, kernel_size, strides=1, padding="valid"):
     """Output length along one axis of a convolution or pooling window.
@@ -276,14 +295,27 @@ def keras_shape_table(model):
     Explained in 03_cnn_architecture.ipynb
     """
     kinds = {"Conv2D": "conv", "MaxPooling2D": "pool", "Flatten": "flatten", "Dense": "dense"}
-    return [(kinds.get(type(layer).__name__, type(layer).__name__), tuple(layer.output.shape[1:]),
-             layer.count_params()) for layer in model.layers]
+    return [
+        (
+            kinds.get(type(layer).__name__, type(layer).__name__),
+            tuple(layer.output.shape[1:]),
+            layer.count_params(),
+        )
+        for layer in model.layers
+    ]
 
 
 # ---------------------------------------------------------------- model ----
 
-ORIGIN_LAYERS = [("conv", 14, 3), ("pool", 2), ("conv", 14, 3), ("pool", 2),
-                 ("flatten",), ("dense", 64), ("dense", 1)]
+ORIGIN_LAYERS = [
+    ("conv", 14, 3),
+    ("pool", 2),
+    ("conv", 14, 3),
+    ("pool", 2),
+    ("flatten",),
+    ("dense", 64),
+    ("dense", 1),
+]
 
 
 def set_seed(seed):
@@ -292,6 +324,7 @@ def set_seed(seed):
     Explained in 04_training.ipynb
     """
     import keras
+
     keras.utils.set_random_seed(int(seed))
 
 
@@ -300,12 +333,12 @@ def build_origin(filters=14, padding="valid", input_shape=IMAGE_SHAPE):
 
     Explained in 03_cnn_architecture.ipynb
     """
-    return build_cnn(filters=(filters, filters), padding=padding, input_shape=input_shape,
-                     name="origin")
+    return build_cnn(filters=(filters, filters), padding=padding, input_shape=input_shape, name="origin")
 
 
-def build_cnn(filters=(14, 14), padding="valid", augment=False, dense=64,
-              input_shape=IMAGE_SHAPE, name="cnn", classes=2):
+def build_cnn(
+    filters=(14, 14), padding="valid", augment=False, dense=64, input_shape=IMAGE_SHAPE, name="cnn", classes=2
+):
     """A compiled small CNN: per entry of ``filters`` a 3x3 convolution and a 2x2 max-pool, then
     Dense(``dense``) and the output, with optional augmentation layers (active in training
     only); adam. The defaults are the origin's network exactly. ``classes=2``: one sigmoid unit
@@ -316,24 +349,30 @@ def build_cnn(filters=(14, 14), padding="valid", augment=False, dense=64,
     """
     import keras
     from keras import layers
+
     stack = [keras.Input(shape=input_shape)]
     if augment:
-        stack += [layers.RandomFlip("horizontal"),
-                  layers.RandomRotation(0.05, fill_mode="constant"),
-                  layers.RandomTranslation(0.1, 0.1, fill_mode="constant"),
-                  layers.RandomZoom(0.1, fill_mode="constant")]
+        stack += [
+            layers.RandomFlip("horizontal"),
+            layers.RandomRotation(0.05, fill_mode="constant"),
+            layers.RandomTranslation(0.1, 0.1, fill_mode="constant"),
+            layers.RandomZoom(0.1, fill_mode="constant"),
+        ]
     for f in filters:
-        stack += [layers.Conv2D(f, (3, 3), activation="relu", padding=padding),
-                  layers.MaxPooling2D((2, 2))]
+        stack += [layers.Conv2D(f, (3, 3), activation="relu", padding=padding), layers.MaxPooling2D((2, 2))]
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
         raise ValueError(f"classes must be a whole number of at least 2, got {classes!r}")
     binary = classes == 2
     stack += [layers.Flatten(), layers.Dense(dense, activation="relu")]
-    stack += [layers.Dense(1, activation="sigmoid") if binary
-              else layers.Dense(classes, activation="softmax")]
+    stack += [
+        layers.Dense(1, activation="sigmoid") if binary else layers.Dense(classes, activation="softmax")
+    ]
     model = keras.Sequential(stack, name=name)
-    model.compile(optimizer="adam", metrics=["accuracy"],
-                  loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy")
+    model.compile(
+        optimizer="adam",
+        metrics=["accuracy"],
+        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
+    )
     return model
 
 
@@ -367,13 +406,14 @@ def validation_slice(x, y, fraction, seed):
     if not fraction:
         return x, y, None
     from sklearn.model_selection import train_test_split
-    x_fit, x_val, y_fit, y_val = train_test_split(x, y, test_size=fraction, stratify=y,
-                                                  random_state=seed)
+
+    x_fit, x_val, y_fit, y_val = train_test_split(x, y, test_size=fraction, stratify=y, random_state=seed)
     return x_fit, y_fit, (x_val, y_val)
 
 
-def train(config, x_train, y_train, epochs, batch_size=32, validation_fraction=0.0, seed=0,
-          verbose=2, classes=2):
+def train(
+    config, x_train, y_train, epochs, batch_size=32, validation_fraction=0.0, seed=0, verbose=2, classes=2
+):
     """Seed, build and fit a configuration (a name in CONFIGS, or such a dict) on uint8 images;
     ``classes`` as in build_cnn (labels 0 .. classes-1 when more than 2).
 
@@ -383,27 +423,42 @@ def train(config, x_train, y_train, epochs, batch_size=32, validation_fraction=0
     import time
 
     import keras
+
     set_seed(seed)
     name = config if isinstance(config, str) else "custom"
     x_fit, y_fit, val = validation_slice(x_train, y_train, validation_fraction, seed)
-    model = build_cnn(name=name, classes=classes,
-                      **(CONFIGS[config] if isinstance(config, str) else config))
+    model = build_cnn(name=name, classes=classes, **(CONFIGS[config] if isinstance(config, str) else config))
     times = []
     timer = keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda e, logs: times.append(time.perf_counter()),
-        on_epoch_end=lambda e, logs: times.__setitem__(-1, time.perf_counter() - times[-1]))
+        on_epoch_end=lambda e, logs: times.__setitem__(-1, time.perf_counter() - times[-1]),
+    )
     start = time.perf_counter()
-    hist = model.fit(scale(x_fit), y_fit, epochs=epochs, batch_size=batch_size,
-                     validation_data=None if val is None else (scale(val[0]), val[1]),
-                     callbacks=[timer], verbose=verbose)
+    hist = model.fit(
+        scale(x_fit),
+        y_fit,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_data=None if val is None else (scale(val[0]), val[1]),
+        callbacks=[timer],
+        verbose=verbose,
+    )
     history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
-    history.update(epoch_seconds=times, fit_seconds=time.perf_counter() - start,
-                   n_fit=len(y_fit), n_validation=0 if val is None else len(val[1]),
-                   model=name, epochs_run=len(times), batch_size=batch_size, seed=seed)
+    history.update(
+        epoch_seconds=times,
+        fit_seconds=time.perf_counter() - start,
+        n_fit=len(y_fit),
+        n_validation=0 if val is None else len(val[1]),
+        model=name,
+        epochs_run=len(times),
+        batch_size=batch_size,
+        seed=seed,
+    )
     return model, history
 
 
 # ------------------------------------------------------------- plotting ----
+
 
 def save_fig(fig, name, artifacts_dir):
     """Save a figure as ``<artifacts_dir>/figures/<name>.png``.
@@ -421,10 +476,10 @@ def show_drawings(images, titles=None, ncols=8, suptitle=None, size=1.2):
     Explained in 01_data_exploration.ipynb
     """
     import matplotlib.pyplot as plt
+
     images = np.asarray(images).reshape(-1, 28, 28)
     nrows = max(1, -(-len(images) // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.15),
-                             squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.15), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if i < len(images):
@@ -443,6 +498,7 @@ def plot_history(history, title="Training curves"):
     Explained in 04_training.ipynb
     """
     import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     epochs = np.arange(1, len(history["loss"]) + 1)
     for ax, metric in zip(axes, ("loss", "accuracy")):
@@ -458,6 +514,7 @@ def plot_history(history, title="Training curves"):
 
 
 # ----------------------------------------------------------- evaluation ----
+
 
 def predict_proba(model, x):
     """The model's probability of the first category, for uint8 images.
@@ -490,15 +547,17 @@ def load_model(artifacts_dir, name, split=None):
     Explained in 05_evaluation.ipynb
     """
     import keras
-    path = artifact(artifacts_dir, f"model_{name}.keras",
-                    made_by=f"04_training.ipynb (with model = {name!r})")
+
+    path = artifact(
+        artifacts_dir, f"model_{name}.keras", made_by=f"04_training.ipynb (with model = {name!r})"
+    )
     if split is not None:
-        history = load_json(artifact(artifacts_dir, f"history_{name}.json",
-                                     made_by="04_training.ipynb"))
+        history = load_json(artifact(artifacts_dir, f"history_{name}.json", made_by="04_training.ipynb"))
         if history.get("split") != split["fingerprint"]:
             raise MissingArtifactError(
                 f"{path.name} was trained on another split than split.npz holds now (02 ran again "
-                f"since): run 04_training.ipynb again (with model = {name!r}).")
+                f"since): run 04_training.ipynb again (with model = {name!r})."
+            )
     return keras.models.load_model(path)
 
 
@@ -506,18 +565,26 @@ def load_model(artifacts_dir, name, split=None):
 # Your own drawings (images or strokes) as bitmaps live in sketches.py; these names stay reachable
 # as helpers.<name>. Imported on first use: sketches.py itself imports helpers.
 
-_SKETCH_NAMES = {"NotAnImageError", "BlankCanvasError", "StrokesError", "sketch_to_bitmap",
-                 "draw_sketch", "strokes_to_bitmap"}
+_SKETCH_NAMES = {
+    "NotAnImageError",
+    "BlankCanvasError",
+    "StrokesError",
+    "sketch_to_bitmap",
+    "draw_sketch",
+    "strokes_to_bitmap",
+}
 
 
 def __getattr__(name):
     if name in _SKETCH_NAMES:
         import sketches
+
         return getattr(sketches, name)
     raise AttributeError(f"module 'helpers' has no attribute {name!r}")
 
 
 # ---------------------------------------------------------- experiments ----
+
 
 def _code_version():
     """Versions of what a training result depends on besides its data: Keras and the code."""
@@ -525,8 +592,10 @@ def _code_version():
     import inspect
 
     import keras
-    code = "".join(inspect.getsource(f) for f in (build_cnn, train, validation_slice, scale,
-                                                  predict_proba, accuracy))
+
+    code = "".join(
+        inspect.getsource(f) for f in (build_cnn, train, validation_slice, scale, predict_proba, accuracy)
+    )
     return f"keras {keras.__version__}, code {hashlib.sha256(code.encode()).hexdigest()[:12]}"
 
 
@@ -549,6 +618,7 @@ def cached(folder, key, compute):
     Explained in 06_experiments.ipynb
     """
     import hashlib
+
     key = json.loads(json.dumps({**key, "version": _code_version()}, sort_keys=True, default=str))
     blob = json.dumps(key, sort_keys=True)
     path = artifact(folder, f"{hashlib.sha256(blob.encode()).hexdigest()[:16]}.json")

@@ -19,7 +19,8 @@ import helpers
 
 # Google's 345 categories of full/numpy_bitmap/ (https://github.com/googlecreativelab/
 # quickdraw-dataset/blob/master/categories.txt): a name outside them is refused at once, offline.
-ALL_CATEGORIES = tuple("""
+ALL_CATEGORIES = tuple(
+    """
 The Eiffel Tower|The Great Wall of China|The Mona Lisa|aircraft carrier|airplane|alarm clock|
 ambulance|angel|animal migration|ant|anvil|apple|arm|asparagus|axe|backpack|banana|bandage|barn|
 baseball|baseball bat|basket|basketball|bat|bathtub|beach|bear|beard|bed|bee|belt|bench|bicycle|
@@ -50,13 +51,28 @@ tennis racquet|tent|tiger|toaster|toe|toilet|tooth|toothbrush|toothpaste|tornado
 traffic light|train|tree|triangle|trombone|truck|trumpet|umbrella|underwear|van|vase|violin|
 washing machine|watermelon|waterslide|whale|wheel|windmill|wine bottle|wine glass|wristwatch|yoga|
 zebra|zigzag
-""".replace("\n", "").split("|"))
+""".replace("\n", "").split("|")
+)
 # All 345 full files together (sizes listed by Google's bucket).
 FULL_DRAWINGS = 50_426_266
 FULL_BYTES = 39_534_220_144
 # The 14 categories of the project's offline sample (the first 2,000 rows of each file).
-SAMPLE_CATEGORIES = ["airplane", "apple", "banana", "bicycle", "bird", "book", "cat", "diamond", "dog",
-                     "eye", "fish", "flower", "house", "rainbow"]
+SAMPLE_CATEGORIES = [
+    "airplane",
+    "apple",
+    "banana",
+    "bicycle",
+    "bird",
+    "book",
+    "cat",
+    "diamond",
+    "dog",
+    "eye",
+    "fish",
+    "flower",
+    "house",
+    "rainbow",
+]
 
 
 class CategoryError(helpers.QuickDrawError, ValueError):
@@ -68,15 +84,20 @@ class CategoryError(helpers.QuickDrawError, ValueError):
 
 # ------------------------------------------------------------ checking ----
 
+
 def check_classes(classes, min_classes=2):
     """``classes`` as a list of names, or a CategoryError that says what to change.
 
     Explained in 08_many_categories.ipynb
     """
-    if isinstance(classes, str) or not isinstance(classes, (list, tuple)) or not all(
-            isinstance(c, str) and c.strip() for c in classes):
-        raise CategoryError(f"classes must be a list of category names such as ['cat', 'dog', 'fish'], "
-                            f"got {classes!r}")
+    if (
+        isinstance(classes, str)
+        or not isinstance(classes, (list, tuple))
+        or not all(isinstance(c, str) and c.strip() for c in classes)
+    ):
+        raise CategoryError(
+            f"classes must be a list of category names such as ['cat', 'dog', 'fish'], got {classes!r}"
+        )
     classes = [c.strip() for c in classes]
     problems = []
     if len(classes) < min_classes:
@@ -87,11 +108,14 @@ def check_classes(classes, min_classes=2):
     for name in classes:
         if name not in ALL_CATEGORIES:
             near = difflib.get_close_matches(name, ALL_CATEGORIES, n=3)
-            problems.append(f"'{name}' is not a Quick, Draw! category"
-                            + (f" (did you mean {' or '.join(repr(n) for n in near)}?)" if near else ""))
+            problems.append(
+                f"'{name}' is not a Quick, Draw! category"
+                + (f" (did you mean {' or '.join(repr(n) for n in near)}?)" if near else "")
+            )
     if problems:
-        raise CategoryError("bad classes: " + "; ".join(problems) + ". The 345 names are in "
-                            "multiclass.ALL_CATEGORIES.")
+        raise CategoryError(
+            "bad classes: " + "; ".join(problems) + ". The 345 names are in multiclass.ALL_CATEGORIES."
+        )
     return classes
 
 
@@ -103,8 +127,11 @@ def npy_layout(path):
     with open(path, "rb") as fh:
         try:
             version = np.lib.format.read_magic(fh)
-            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                    else np.lib.format.read_array_header_2_0)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
             shape, fortran, dtype = read(fh)
         except Exception as err:  # ValueError, or tokenize errors on a garbled header
             raise helpers.DataFormatError(f"{path} is not a readable .npy file ({err}).") from err
@@ -123,8 +150,14 @@ def category_files(classes, n, offset=0, data_dir=None):
     Explained in 08_many_categories.ipynb
     """
     classes = check_classes(classes)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1 or isinstance(offset, bool) \
-            or not isinstance(offset, int) or offset < 0:
+    if (
+        isinstance(n, bool)
+        or not isinstance(n, int)
+        or n < 1
+        or isinstance(offset, bool)
+        or not isinstance(offset, int)
+        or offset < 0
+    ):
         raise ValueError(f"n must be a whole number >= 1 and offset >= 0, got n={n!r}, offset={offset!r}")
     found, short = [], []
     for name in classes:
@@ -148,12 +181,15 @@ def category_files(classes, n, offset=0, data_dir=None):
         found.append((name, Path(path), header, rows))
     if short:
         raise helpers.NotEnoughRowsError(
-            f"rows {offset}..{offset + n - 1} were asked for, but " + "; ".join(short)
-            + ". Ask for fewer rows (or a smaller offset), or point data_dir at fuller files.")
+            f"rows {offset}..{offset + n - 1} were asked for, but "
+            + "; ".join(short)
+            + ". Ask for fewer rows (or a smaller offset), or point data_dir at fuller files."
+        )
     return found
 
 
 # ------------------------------------------------------------- loading ----
+
 
 def load_many(classes, n, offset=0, data_dir=None):
     """In memory: rows ``offset .. offset+n-1`` of each category, ``x`` (k n, 784) uint8 category
@@ -177,8 +213,7 @@ def interleaved(x, y, k):
     return x[order], y[order]
 
 
-def stream(classes, n, offset=0, data_dir=None, batch_size=32, shuffle_buffer=4096, seed=0,
-           scaled=True):
+def stream(classes, n, offset=0, data_dir=None, batch_size=32, shuffle_buffer=4096, seed=0, scaled=True):
     """A ``tf.data`` pipeline over rows ``offset .. offset+n-1`` of each category, read straight
     from the .npy files (FixedLengthRecordDataset: 784 bytes a record, after the header), never
     all in memory: categories interleaved one drawing at a time, shuffled through a buffer of
@@ -189,6 +224,7 @@ def stream(classes, n, offset=0, data_dir=None, batch_size=32, shuffle_buffer=40
     Explained in 08_many_categories.ipynb
     """
     import tensorflow as tf
+
     files = category_files(classes, n, offset, data_dir)
     paths = tf.constant([str(f[1]) for f in files])
     starts = tf.constant([f[2] + offset * helpers.ROW_BYTES for f in files], tf.int64)
@@ -199,7 +235,8 @@ def stream(classes, n, offset=0, data_dir=None, batch_size=32, shuffle_buffer=40
         return rows.map(lambda row: (row, label))
 
     ds = tf.data.Dataset.from_tensor_slices((paths, starts, labels)).interleave(
-        one_category, cycle_length=len(files), block_length=1)
+        one_category, cycle_length=len(files), block_length=1
+    )
     if shuffle_buffer:  # the buffer holds raw rows: 784 bytes a drawing
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if batch_size:
@@ -214,6 +251,7 @@ def stream(classes, n, offset=0, data_dir=None, batch_size=32, shuffle_buffer=40
 
 
 # ---------------------------------------------------------- evaluation ----
+
 
 def predict(model, x, batch_size=256):
     """Class probabilities (N, k) of a model for uint8 drawings (rows or images); a two-class
@@ -261,6 +299,7 @@ def most_confused(matrix, classes, top=6):
 
 # ------------------------------------------------------- tf.distribute ----
 
+
 def keras_needs_multi_worker_patch():
     """True on Keras 3, whose TensorFlow trainer cannot ``fit`` under MultiWorkerMirroredStrategy
     as shipped (keras-team/keras#20585, tensorflow/tensorflow#72388; checked on Keras 3.15.1).
@@ -269,6 +308,7 @@ def keras_needs_multi_worker_patch():
     Explained in 08_many_categories.ipynb
     """
     import keras
+
     return int(keras.__version__.split(".")[0]) == 3
 
 
@@ -289,6 +329,7 @@ def patch_keras_for_multi_worker():
     import tensorflow as tf
     from keras.src import tree
     from keras.src.backend.tensorflow import trainer as tf_trainer
+
     if getattr(tf_trainer, "_quickdraw_patched", False):
         return True
 
@@ -313,8 +354,11 @@ def patch_keras_for_multi_worker():
     def reduce_per_replica(values, strategy, reduction):
         if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
             return tree.map_structure(
-                lambda v: strategy.reduce("MEAN", v, axis=None)
-                if tf_trainer._is_per_replica_instance(v) else v, values)
+                lambda v: (
+                    strategy.reduce("MEAN", v, axis=None) if tf_trainer._is_per_replica_instance(v) else v
+                ),
+                values,
+            )
         return shipped(values, strategy, reduction)
 
     tf_trainer.TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build

@@ -65,11 +65,10 @@ class NotEnoughRowsError(QuickDrawError, ValueError):
     """
 
 
-
 # ---------------------------------------------------------------- data ----
 
-def load_drawings(category, n, offset=0, data_dir=None, cache_dir=None,
-                  progress=None, timeout=30):
+
+def load_drawings(category, n, offset=0, data_dir=None, cache_dir=None, progress=None, timeout=30):
     """Return drawings ``offset .. offset+n-1`` of ``category``, uint8, shape (n, 784).
 
     Looks in order: ``data_dir``, then ``$QUICKDRAW_DATA_DIR`` (folders holding
@@ -100,9 +99,11 @@ def find_category_file(folder, category):
     Used by load_drawings, explained in 01_data_exploration.ipynb
     """
     if not Path(folder).expanduser().is_dir():
-        raise NotADirectoryError(f"data folder {shown_path(folder)} does not exist: fix the data_dir "
-                                 "parameter or QUICKDRAW_DATA_DIR, or leave them empty to use the "
-                                 "cache and download")
+        raise NotADirectoryError(
+            f"data folder {shown_path(folder)} does not exist: fix the data_dir "
+            "parameter or QUICKDRAW_DATA_DIR, or leave them empty to use the "
+            "cache and download"
+        )
     for name in (f"{category}.npy", f"full_numpy_bitmap_{category}.npy"):
         path = Path(folder).expanduser() / name
         if path.is_file():
@@ -129,8 +130,9 @@ def _open_npy(path):
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception as err:  # numpy raises ValueError, OSError, EOFError, even tokenize errors
-        raise DataFormatError(f"{shown_path(path)} is not a readable .npy file ({err}). "
-                              "Delete it or download it again.") from err
+        raise DataFormatError(
+            f"{shown_path(path)} is not a readable .npy file ({err}). Delete it or download it again."
+        ) from err
     _check_format(arr.shape, arr.dtype, shown_path(path))
     return arr
 
@@ -140,7 +142,8 @@ def _check_format(shape, dtype, where):
         raise DataFormatError(
             f"{where} holds an array of shape {tuple(shape)} and dtype {np.dtype(dtype)}; "
             f"Quick, Draw! bitmaps are (N, {ROW_BYTES}) uint8 (one flattened 28x28 drawing a row). "
-            "Use the files from full/numpy_bitmap/, not the raw or simplified stroke files.")
+            "Use the files from full/numpy_bitmap/, not the raw or simplified stroke files."
+        )
 
 
 def _read_rows(path, n, offset):
@@ -148,8 +151,9 @@ def _read_rows(path, n, offset):
     if offset + n > arr.shape[0]:
         raise NotEnoughRowsError(
             f"asked for rows {offset}..{offset + n - 1} of {shown_path(path)}, which holds {arr.shape[0]} "
-            f"drawings: ask for at most {max(arr.shape[0] - offset, 0)} from offset {offset}.")
-    return np.array(arr[offset:offset + n])
+            f"drawings: ask for at most {max(arr.shape[0] - offset, 0)} from offset {offset}."
+        )
+    return np.array(arr[offset : offset + n])
 
 
 def category_url(category, base_url=None):
@@ -168,8 +172,7 @@ def _cached_download(category, n, offset, cache, progress, timeout, searched):
         try:
             have = _open_npy(path)
         except DataFormatError as err:
-            warnings.warn(f"Corrupt cache file {shown_path(path)} ({err}); fetching it again.",
-                          stacklevel=3)
+            warnings.warn(f"Corrupt cache file {shown_path(path)} ({err}); fetching it again.", stacklevel=3)
             path.unlink()
     need = offset + n
     if have is not None and have.shape[0] >= need:
@@ -180,9 +183,16 @@ def _cached_download(category, n, offset, cache, progress, timeout, searched):
         header_len, total = _remote_header(url, timeout)
         if need > total:
             raise NotEnoughRowsError(
-                f"asked for rows {offset}..{need - 1} of '{category}', which has {total} drawings.")
-        new = _fetch(url, header_len + start_row * ROW_BYTES, header_len + need * ROW_BYTES,
-                     timeout, progress, f"{category}: rows {start_row}-{need - 1}")
+                f"asked for rows {offset}..{need - 1} of '{category}', which has {total} drawings."
+            )
+        new = _fetch(
+            url,
+            header_len + start_row * ROW_BYTES,
+            header_len + need * ROW_BYTES,
+            timeout,
+            progress,
+            f"{category}: rows {start_row}-{need - 1}",
+        )
     except QuickDrawError:
         raise
     except urllib.error.HTTPError as err:
@@ -190,14 +200,16 @@ def _cached_download(category, n, offset, cache, progress, timeout, searched):
             raise UnknownCategoryError(
                 f"No Quick, Draw! category '{category}' at {url} (HTTP 404). Names are lower case "
                 "with spaces, as in https://github.com/googlecreativelab/quickdraw-dataset/"
-                "blob/master/categories.txt") from err
+                "blob/master/categories.txt"
+            ) from err
         raise DownloadError(f"Download of {url} failed: HTTP {err.code} {err.reason}.") from err
     except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
         where = f" (looked in: {', '.join(searched)})" if searched else ""
         raise DownloadError(
             f"Could not download {url}: {getattr(err, 'reason', err)}. No network? Put "
             f"{category}.npy in a folder and set QUICKDRAW_DATA_DIR to it, or pass "
-            f"data_dir=...{where}.") from err
+            f"data_dir=...{where}."
+        ) from err
     rows = np.frombuffer(new, dtype=np.uint8).reshape(-1, ROW_BYTES)
     if have is not None:
         rows = np.concatenate([np.asarray(have), rows])
@@ -212,30 +224,31 @@ def _remote_header(url, timeout):
     if len(head) < 12 or head[:6] != b"\x93NUMPY":
         raise DataFormatError(f"{url} is not an .npy file (it starts {head[:12]!r}).")
     size_bytes = 2 if head[6] == 1 else 4
-    header_len = 8 + size_bytes + int.from_bytes(head[8:8 + size_bytes], "little")
+    header_len = 8 + size_bytes + int.from_bytes(head[8 : 8 + size_bytes], "little")
     if header_len > 65536:
         raise DataFormatError(f"{url} claims an .npy header of {header_len:,} bytes: not a bitmap file.")
     if header_len > len(head):
         head = _fetch(url, 0, header_len, timeout, False, "header")
     fp = io.BytesIO(head[:header_len])
     version = np.lib.format.read_magic(fp)
-    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-            else np.lib.format.read_array_header_2_0)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
     try:
         shape, fortran, dtype = read(fp)
     except Exception as err:  # ValueError, or tokenize.TokenError on an unbalanced header
         raise DataFormatError(f"{url} has an unreadable .npy header ({err}).") from err
     _check_format(shape, dtype, url)
     if fortran and shape[0] > 1:
-        raise DataFormatError(f"{url} is stored column-major (fortran_order), so its rows "
-                              "cannot be fetched by byte range.")
+        raise DataFormatError(
+            f"{url} is stored column-major (fortran_order), so its rows cannot be fetched by byte range."
+        )
     return header_len, shape[0]
 
 
 def _fetch(url, start, stop, timeout, progress, label, allow_short=False):
     """Bytes ``start .. stop-1`` of ``url``; works whether or not the server honours Range."""
-    request = urllib.request.Request(url, headers={"Range": f"bytes={start}-{stop - 1}",
-                                                   "User-Agent": "quickdraw-cnn"})
+    request = urllib.request.Request(
+        url, headers={"Range": f"bytes={start}-{stop - 1}", "User-Agent": "quickdraw-cnn"}
+    )
     want = stop - start
     with urllib.request.urlopen(request, timeout=timeout) as resp:
         skip = start if resp.status == 200 else 0  # 200: the server ignored Range
@@ -265,8 +278,7 @@ def _read_exactly(resp, want, progress, label, allow_short):
                 bar.update(len(chunk))
     except (OSError, http.client.HTTPException) as err:
         if not allow_short:
-            raise DownloadError(f"The download was cut short ({err}); nothing was saved. "
-                                "Try again.") from err
+            raise DownloadError(f"The download was cut short ({err}); nothing was saved. Try again.") from err
     finally:
         if bar is not None:
             bar.close()
@@ -283,6 +295,7 @@ def _want_progress(progress):
 
 def _progress_bar(total, label):
     from tqdm import tqdm  # plain text bar: works in a terminal and in a notebook, no widgets needed
+
     return tqdm(total=total, unit="B", unit_scale=True, desc=label, leave=False)
 
 
@@ -318,14 +331,16 @@ def load_from_folder(folder, category, offset=0, n=None):
     category, _, offset = _check_request(category, 1 if n is None else n, offset)
     path = find_category_file(folder, category)
     if path is None:
-        raise FileNotFoundError(f"no {category}.npy (or full_numpy_bitmap_{category}.npy) in "
-                                f"{shown_path(folder)}")
+        raise FileNotFoundError(
+            f"no {category}.npy (or full_numpy_bitmap_{category}.npy) in {shown_path(folder)}"
+        )
     arr = _open_npy(path)
     if offset >= len(arr):
-        raise NotEnoughRowsError(f"{shown_path(path)} holds {len(arr)} drawings: the offset must be below "
-                                 f"{len(arr)}, got {offset}.")
-    return np.array(arr[offset:] if n is None else arr[offset:offset + n])
-
+        raise NotEnoughRowsError(
+            f"{shown_path(path)} holds {len(arr)} drawings: the offset must be below "
+            f"{len(arr)}, got {offset}."
+        )
+    return np.array(arr[offset:] if n is None else arr[offset : offset + n])
 
 
 def shown_path(path):

@@ -51,10 +51,12 @@ def notebooks(names=None):
 def declared_parameters(path):
     """Names of the parameters a notebook declares in its cell tagged `parameters`."""
     import papermill as pm
+
     return set(pm.inspect_notebook(str(path)))
 
 
 # ------------------------------------------------------------- progress ----
+
 
 def timings_path():
     """Where per-cell times of past runs are kept, for the estimates: beside the experiment cache
@@ -126,9 +128,10 @@ class Progress:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-            self._write(f"{self.name}  {len(self.seconds)}/{self.total} cells  "
-                        f"{_clock(time.monotonic() - self.start)}" + ("" if exc[0] is None else "  failed")
-                        + "\n")
+            self._write(
+                f"{self.name}  {len(self.seconds)}/{self.total} cells  "
+                f"{_clock(time.monotonic() - self.start)}" + ("" if exc[0] is None else "  failed") + "\n"
+            )
 
     def begin(self, code_cells):
         """The number of code cells to run (the engine counts them, injected parameters included)."""
@@ -214,14 +217,21 @@ def run_series(run_dir, params=None, names=None, log=print, progress=None):
     ``progress``: show the live status line (default: in a terminal, not under CI).
     """
     import nbformat
-    params = {k: str(Path(v).expanduser().resolve()) if k.endswith(("_dir", "_path")) and v
-              and isinstance(v, str) else v for k, v in (params or {}).items()}
+
+    params = {
+        k: str(Path(v).expanduser().resolve())
+        if k.endswith(("_dir", "_path")) and v and isinstance(v, str)
+        else v
+        for k, v in (params or {}).items()
+    }
     paths = notebooks(names)
     declared = {p: declared_parameters(p) for p in paths}
     unknown = set(params) - set().union(*declared.values())
     if unknown:
-        raise SystemExit(f"no notebook declares the parameter(s) {sorted(unknown)}; "
-                         f"known: {sorted(set().union(*declared.values()))}")
+        raise SystemExit(
+            f"no notebook declares the parameter(s) {sorted(unknown)}; "
+            f"known: {sorted(set().union(*declared.values()))}"
+        )
     run_dir = Path(run_dir).resolve()
     params.setdefault("artifacts_dir", str(run_dir / "artifacts"))
     seconds = {}
@@ -245,14 +255,23 @@ def execute_notebook(path, out, parameters, cwd=NOTEBOOK_DIR, **engine_options):
     """Execute one notebook with papermill as the series does: kernel ``python3`` started in
     ``cwd``, data and cache folders made absolute, quiet (no progress bars, no TF start-up logs)."""
     import papermill as pm
+
     for var in ("QUICKDRAW_DATA_DIR", "QUICKDRAW_CACHE_DIR", "QUICKDRAW_EXPERIMENT_CACHE"):
         if os.environ.get(var):  # absolute: kernels run in another folder
             os.environ[var] = str(Path(os.environ[var]).expanduser().resolve())
     os.environ.setdefault("QUICKDRAW_QUIET", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    return pm.execute_notebook(str(path), str(out), parameters=parameters, kernel_name="python3",
-                               cwd=str(cwd), progress_bar=False, log_output=False,
-                               extra_arguments=["--IPKernelApp.log_level=ERROR"], **engine_options)
+    return pm.execute_notebook(
+        str(path),
+        str(out),
+        parameters=parameters,
+        kernel_name="python3",
+        cwd=str(cwd),
+        progress_bar=False,
+        log_output=False,
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        **engine_options,
+    )
 
 
 def solutions(names=None):
@@ -266,10 +285,13 @@ def run_solutions(artifacts_dir, out_dir, names=None, smoke=False, log=print):
     into ``out_dir``; ``smoke`` adds each notebook's tiny ``smoke_parameters`` (tests).
     Returns {notebook name: seconds}; a failed assertion raises PapermillExecutionError."""
     import nbformat
+
     artifacts = Path(artifacts_dir).expanduser().resolve()
     if not (artifacts / "split.npz").is_file():
-        raise SystemExit(f"{artifacts} holds no run of the series (no split.npz): run the series "
-                         "first (make run), or name the artifacts folder of a run")
+        raise SystemExit(
+            f"{artifacts} holds no run of the series (no split.npz): run the series "
+            "first (make run), or name the artifacts folder of a run"
+        )
     seconds = {}
     for path in solutions(names):
         params = {"artifacts_dir": str(artifacts)}
@@ -302,6 +324,7 @@ def execute_in_place(log=print):
     """Re-execute the committed notebooks at their defaults (artifacts in ../artifacts); copy
     the results over the committed ones only if every notebook succeeded."""
     import tempfile
+
     with tempfile.TemporaryDirectory(prefix="quickdraw-notebooks-") as tmp:
         seconds = run_series(tmp, {"artifacts_dir": str(REPO_DIR / "artifacts")}, log=log)
         for path in notebooks():
@@ -314,6 +337,7 @@ def _without_injected_cell(text):
     """Drop papermill's injected-parameters cell and its run metadata (temporary paths): the
     committed notebooks show their own defaults."""
     import nbformat
+
     nb = nbformat.reads(text, as_version=4)
     nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
     nb.metadata.pop("papermill", None)
@@ -324,23 +348,40 @@ def _without_injected_cell(text):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
-                    metavar=("NAME", "VALUE"), help="forwarded to every notebook that declares it")
+    ap.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="forwarded to every notebook that declares it",
+    )
     ap.add_argument("--run-dir", help="output folder (default runs/<date-time>)")
     ap.add_argument("--only", nargs="*", help="run only notebooks whose name starts with these")
-    ap.add_argument("--in-place", action="store_true",
-                    help="re-execute the committed notebooks at their default parameters")
-    ap.add_argument("--solutions", nargs="?", const=str(REPO_DIR / "runs" / "latest" / "artifacts"),
-                    metavar="ARTIFACTS_DIR", help="run the exercise solutions (solutions/) against the "
-                    "artifacts of a run of the series (default runs/latest/artifacts)")
+    ap.add_argument(
+        "--in-place",
+        action="store_true",
+        help="re-execute the committed notebooks at their default parameters",
+    )
+    ap.add_argument(
+        "--solutions",
+        nargs="?",
+        const=str(REPO_DIR / "runs" / "latest" / "artifacts"),
+        metavar="ARTIFACTS_DIR",
+        help="run the exercise solutions (solutions/) against the "
+        "artifacts of a run of the series (default runs/latest/artifacts)",
+    )
     args = ap.parse_args(argv)
     if args.solutions:
         if args.parameter or args.in_place:
             ap.error("--solutions takes only --run-dir and --only")
         out = Path(args.run_dir or REPO_DIR / "runs" / time.strftime("solutions-%Y%m%d-%H%M%S"))
         seconds = run_solutions(args.solutions, out, args.only)
-        print(f"\nran {len(seconds)} solutions in {sum(seconds.values()):.1f} s, every assertion held; "
-              f"executed notebooks: {out.resolve()}")
+        print(
+            f"\nran {len(seconds)} solutions in {sum(seconds.values()):.1f} s, every assertion held; "
+            f"executed notebooks: {out.resolve()}"
+        )
         return 0
     if args.in_place:
         if args.parameter or args.only or args.run_dir:
@@ -358,25 +399,34 @@ def main(argv=None):
         latest.unlink(missing_ok=True)
         latest.symlink_to(run_dir.name)
     artifacts = Path(params.get("artifacts_dir") or run_dir / "artifacts").expanduser().resolve()
-    print(f"\nran {len(seconds)} notebooks in {total:.1f} s ("
-          + ", ".join(f"{k[:2]}: {v:.1f} s" for k, v in seconds.items()) + ")")
+    print(
+        f"\nran {len(seconds)} notebooks in {total:.1f} s ("
+        + ", ".join(f"{k[:2]}: {v:.1f} s" for k, v in seconds.items())
+        + ")"
+    )
     metrics_file = artifacts / "metrics.json"
     if any(name.startswith("05") for name in seconds) and metrics_file.is_file():
         shutil.copy(metrics_file, run_dir / "metrics.json")
         m = json.loads(metrics_file.read_text())
-        print(f"model '{m['model']}': test accuracy {m['test']['accuracy']:.2%} (threshold 0.5) "
-              f"on {m['test']['n']} drawings; the origin's astype(int) measure gives "
-              f"{m['test']['accuracy_astype_int']:.2%}")
+        print(
+            f"model '{m['model']}': test accuracy {m['test']['accuracy']:.2%} (threshold 0.5) "
+            f"on {m['test']['n']} drawings; the origin's astype(int) measure gives "
+            f"{m['test']['accuracy_astype_int']:.2%}"
+        )
         for name, conf in m.get("configurations", {}).items():
             if "independent" in conf:
-                print(f"  '{name}' on the independent sample: {conf['independent']['accuracy']:.2%} "
-                      f"of {conf['independent']['n']} drawings")
+                print(
+                    f"  '{name}' on the independent sample: {conf['independent']['accuracy']:.2%} "
+                    f"of {conf['independent']['n']} drawings"
+                )
     many_file = artifacts / "multiclass_metrics.json"
     if any(name.startswith("08") for name in seconds) and many_file.is_file():
         m = json.loads(many_file.read_text())
         for name, conf in m["configurations"].items():
-            print(f"08, {len(m['categories'])} categories, '{name}': top-1 {conf['test']['top1']:.2%}, "
-                  f"top-3 {conf['test']['top3']:.2%} on {conf['test']['n']} unseen drawings")
+            print(
+                f"08, {len(m['categories'])} categories, '{name}': top-1 {conf['test']['top1']:.2%}, "
+                f"top-3 {conf['test']['top3']:.2%} on {conf['test']['n']} unseen drawings"
+            )
     print(f"executed notebooks: {run_dir / 'notebooks'}")
     print(f"artifacts and figures: {artifacts}")
     return 0

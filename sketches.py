@@ -25,12 +25,12 @@ import numpy as np
 
 from helpers import QuickDrawError
 
-SIDE = 28                 # Google's bitmaps are 28x28
-ORIGINAL_SIDE = 256.0     # the simplified strokes live in 0..255
-LINE_WIDTH = 16.0         # cairo's line width, in the 0..255 space
-PADDING = 16.0            # cairo's padding on each side, in the 0..255 space
-SUPERSAMPLE = 16          # Pillow draws at 16x and averages 16x16 blocks (anti-aliasing)
-MAX_COORDINATE = 1e6      # larger coordinates are refused (a pointer never sends them)
+SIDE = 28  # Google's bitmaps are 28x28
+ORIGINAL_SIDE = 256.0  # the simplified strokes live in 0..255
+LINE_WIDTH = 16.0  # cairo's line width, in the 0..255 space
+PADDING = 16.0  # cairo's padding on each side, in the 0..255 space
+SUPERSAMPLE = 16  # Pillow draws at 16x and averages 16x16 blocks (anti-aliasing)
+MAX_COORDINATE = 1e6  # larger coordinates are refused (a pointer never sends them)
 
 
 class NotAnImageError(QuickDrawError, ValueError):
@@ -56,6 +56,7 @@ class StrokesError(QuickDrawError, ValueError):
 
 # ------------------------------------------------------ from an image ----
 
+
 def sketch_to_bitmap(image, ink_threshold=40):
     """An ordinary sketch (PNG/JPEG path or array; dark strokes on a light background, any size
     and aspect) as a Quick, Draw! bitmap: (28, 28) uint8, strokes bright on 0.
@@ -66,6 +67,7 @@ def sketch_to_bitmap(image, ink_threshold=40):
     Explained in 07_what_the_network_sees.ipynb
     """
     from PIL import Image, ImageFilter, UnidentifiedImageError
+
     if isinstance(image, (str, Path)):
         try:
             with Image.open(image) as img:
@@ -73,8 +75,10 @@ def sketch_to_bitmap(image, ink_threshold=40):
                 white = Image.new("RGBA", img.size, (255, 255, 255, 255))
                 gray = np.asarray(Image.alpha_composite(white, img).convert("L"), dtype=np.float32)
         except (UnidentifiedImageError, OSError) as err:
-            raise NotAnImageError(f"{Path(image).name} is not an image that can be read (use a PNG "
-                                  f"or JPEG of a sketch): {type(err).__name__}") from err
+            raise NotAnImageError(
+                f"{Path(image).name} is not an image that can be read (use a PNG "
+                f"or JPEG of a sketch): {type(err).__name__}"
+            ) from err
     else:
         gray = np.asarray(image, dtype=np.float32)
         if gray.ndim == 3:
@@ -86,9 +90,10 @@ def sketch_to_bitmap(image, ink_threshold=40):
     ink = 255 - gray
     ys, xs = np.nonzero(ink > ink_threshold)
     if len(ys) == 0:
-        raise BlankCanvasError("the image has no strokes (a blank canvas): draw something dark "
-                               "on a light background")
-    ink = ink[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        raise BlankCanvasError(
+            "the image has no strokes (a blank canvas): draw something dark on a light background"
+        )
+    ink = ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     ink[ink <= ink_threshold] = 0
     pic = Image.fromarray(ink.astype(np.uint8))
     if max(ink.shape) > 26 * 8:  # shrink large photos first (box filter keeps thin strokes)
@@ -99,11 +104,12 @@ def sketch_to_bitmap(image, ink_threshold=40):
     if width >= 3:
         pic = pic.filter(ImageFilter.MaxFilter(width))
     new = (max(1, round(w / factor)), max(1, round(h / factor)))
-    small = np.asarray(pic.resize(new, Image.Resampling.LANCZOS if factor < 1 else Image.Resampling.BOX),
-                       dtype=np.float32)
+    small = np.asarray(
+        pic.resize(new, Image.Resampling.LANCZOS if factor < 1 else Image.Resampling.BOX), dtype=np.float32
+    )
     canvas = np.zeros((28, 28), np.float32)
     top, left = (28 - new[1]) // 2, (28 - new[0]) // 2
-    canvas[top:top + new[1], left:left + new[0]] = small
+    canvas[top : top + new[1], left : left + new[0]] = small
     if canvas.max() <= 0:
         raise BlankCanvasError("the strokes vanished when shrunk to 28x28: draw bolder lines")
     return np.clip(np.round(canvas * 255 / canvas.max()), 0, 255).astype(np.uint8)
@@ -116,6 +122,7 @@ def draw_sketch(strokes, path, size=(4, 4), linewidth=8):
     Explained in 07_what_the_network_sees.ipynb
     """
     import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=size, dpi=100)
     for stroke in strokes:
         pts = np.asarray(stroke, dtype=float)
@@ -130,6 +137,7 @@ def draw_sketch(strokes, path, size=(4, 4), linewidth=8):
 
 # ---------------------------------------------------- from strokes ----
 
+
 def check_strokes(strokes):
     """The strokes as a list of float arrays of shape (n, 2), or a StrokesError / BlankCanvasError
     that says in words what is wrong with them.
@@ -143,8 +151,10 @@ def check_strokes(strokes):
     out = [check_stroke(stroke, k) for k, stroke in enumerate(strokes, 1)]
     points = np.concatenate(out)
     if np.ptp(points, axis=0).max() < 1e-9:
-        raise StrokesError("the drawing is a single dot: draw a shape (Quick, Draw! drawings span "
-                           "their whole box, so a dot would be blown up into a blob)")
+        raise StrokesError(
+            "the drawing is a single dot: draw a shape (Quick, Draw! drawings span "
+            "their whole box, so a dot would be blown up into a blob)"
+        )
     return out
 
 
@@ -159,13 +169,15 @@ def check_stroke(stroke, k=1):
     except (TypeError, ValueError, IndexError, KeyError) as err:
         raise StrokesError(f"stroke {k} is not [[x0, x1, ...], [y0, y1, ...]]: {err}") from err
     if xs.ndim != 1 or xs.shape != ys.shape or len(xs) == 0:
-        raise StrokesError(f"stroke {k} needs as many x as y coordinates, at least one "
-                           f"(got {xs.shape} and {ys.shape})")
+        raise StrokesError(
+            f"stroke {k} needs as many x as y coordinates, at least one (got {xs.shape} and {ys.shape})"
+        )
     if not (np.isfinite(xs).all() and np.isfinite(ys).all()):
         raise StrokesError(f"stroke {k} has coordinates that are not numbers (NaN or infinite)")
     if max(np.abs(xs).max(), np.abs(ys).max()) > MAX_COORDINATE:
-        raise StrokesError(f"stroke {k} has coordinates beyond ±{MAX_COORDINATE:g}: "
-                           "that is not a drawing from a pad")
+        raise StrokesError(
+            f"stroke {k} has coordinates beyond ±{MAX_COORDINATE:g}: that is not a drawing from a pad"
+        )
     return np.c_[xs, ys]
 
 
@@ -182,10 +194,13 @@ def rdp(points, epsilon):
         a, b = todo.pop()
         if b - a < 2:
             continue
-        seg, rel = points[b] - points[a], points[a + 1:b] - points[a]
+        seg, rel = points[b] - points[a], points[a + 1 : b] - points[a]
         norm = np.hypot(*seg)
-        dist = (np.abs(seg[0] * rel[:, 1] - seg[1] * rel[:, 0]) / norm if norm > 0
-                else np.hypot(rel[:, 0], rel[:, 1]))
+        dist = (
+            np.abs(seg[0] * rel[:, 1] - seg[1] * rel[:, 0]) / norm
+            if norm > 0
+            else np.hypot(rel[:, 0], rel[:, 1])
+        )
         i = int(np.argmax(dist))
         if dist[i] > epsilon:
             keep[a + 1 + i] = True
@@ -229,6 +244,7 @@ def render_strokes(simplified, side=SIDE, supersample=SUPERSAMPLE, line_width=LI
     Explained in 07_what_the_network_sees.ipynb
     """
     from PIL import Image, ImageDraw
+
     big = side * supersample
     total_padding = 2 * PADDING + LINE_WIDTH  # the frame stays Google's whatever the line width
     scale = big / (ORIGINAL_SIDE + total_padding)
@@ -246,8 +262,9 @@ def render_strokes(simplified, side=SIDE, supersample=SUPERSAMPLE, line_width=LI
             length = np.hypot(*normal)
             if length > 0:
                 normal *= radius / length
-                draw.polygon([tuple(p + normal), tuple(q + normal), tuple(q - normal), tuple(p - normal)],
-                             fill=255)
+                draw.polygon(
+                    [tuple(p + normal), tuple(q + normal), tuple(q - normal), tuple(p - normal)], fill=255
+                )
         for x, y in xy:  # round caps and joins
             draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
     return np.asarray(img.reduce(supersample), dtype=np.uint8)
@@ -263,6 +280,7 @@ def strokes_to_bitmap(strokes):
 
 
 # --------------------------------------- how close to Google's bitmaps ----
+
 
 def stroke_length(simplified, side=SIDE):
     """Total length of simplified strokes, in pixels of the (side x side) bitmap."""
@@ -281,8 +299,11 @@ def bitmap_stats(bitmap):
     total = max(b.sum(), 1e-9)
     centre = np.array([(b * ys).sum(), (b * xs).sum()]) / total
     border = np.r_[b[0], b[-1], b[:, 0], b[:, -1]]
-    return {"ink": float(b.mean() / 255), "border_empty": bool(border.max() == 0),
-            "centre_offset": float(np.hypot(*(centre - (SIDE - 1) / 2)))}
+    return {
+        "ink": float(b.mean() / 255),
+        "border_empty": bool(border.max() == 0),
+        "centre_offset": float(np.hypot(*(centre - (SIDE - 1) / 2))),
+    }
 
 
 HISTOGRAM_BINS = [0, 1, 64, 128, 192, 255, 256]  # grey levels: 0 | 1-63 | 64-127 | 128-191 | 192-254 | 255
@@ -298,9 +319,10 @@ def load_simplified_pairs(shared_dir):
     pairs = {}
     for path in sorted((shared_dir / "simplified").glob("*.ndjson")):
         lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        rows = np.load(shared_dir / "numpy_bitmap" / f"{path.stem}.npy", mmap_mode="r")[:len(lines)]
-        pairs[path.stem] = [(line["drawing"], np.array(row).reshape(SIDE, SIDE))
-                            for line, row in zip(lines, rows)]
+        rows = np.load(shared_dir / "numpy_bitmap" / f"{path.stem}.npy", mmap_mode="r")[: len(lines)]
+        pairs[path.stem] = [
+            (line["drawing"], np.array(row).reshape(SIDE, SIDE)) for line, row in zip(lines, rows)
+        ]
     if not pairs:
         raise FileNotFoundError(f"no simplified/*.ndjson in {shared_dir}")
     return pairs
@@ -328,22 +350,32 @@ def compare_with_google(pairs):
         ink = np.array([s["ink"] for s in stats])
         width = images.sum(axis=(1, 2)) / 255 / np.maximum(lengths, 1e-9)
         hist = np.histogram(images, HISTOGRAM_BINS)[0] / images.size
-        return {"ink_share": float(ink.mean()), "stroke_width": float(np.median(width)),
-                "border_empty": float(np.mean([s["border_empty"] for s in stats])),
-                "centre_offset": float(np.mean([s["centre_offset"] for s in stats])),
-                "histogram": hist.round(4).tolist(), "_ink": ink, "_width": width}
+        return {
+            "ink_share": float(ink.mean()),
+            "stroke_width": float(np.median(width)),
+            "border_empty": float(np.mean([s["border_empty"] for s in stats])),
+            "centre_offset": float(np.mean([s["centre_offset"] for s in stats])),
+            "histogram": hist.round(4).tolist(),
+            "_ink": ink,
+            "_width": width,
+        }
 
     a, b = side(ours), side(theirs)
-    return {"n": int(len(ours)), "mean_abs_diff": float(diff.mean()), "max_abs_diff": float(diff.max()),
-            "correlation": float(np.corrcoef(ours.ravel(), theirs.ravel())[0, 1]),
-            "ink_ratio": float(np.median(a["_ink"] / np.maximum(b["_ink"], 1e-9))),
-            "width_ratio": float(np.median(a["_width"] / np.maximum(b["_width"], 1e-9))),
-            "ours": {k: v for k, v in a.items() if not k.startswith("_")},
-            "google": {k: v for k, v in b.items() if not k.startswith("_")},
-            "histogram_bins": ["0", "1-63", "64-127", "128-191", "192-254", "255"]}
+    return {
+        "n": int(len(ours)),
+        "mean_abs_diff": float(diff.mean()),
+        "max_abs_diff": float(diff.max()),
+        "correlation": float(np.corrcoef(ours.ravel(), theirs.ravel())[0, 1]),
+        "ink_ratio": float(np.median(a["_ink"] / np.maximum(b["_ink"], 1e-9))),
+        "width_ratio": float(np.median(a["_width"] / np.maximum(b["_width"], 1e-9))),
+        "ours": {k: v for k, v in a.items() if not k.startswith("_")},
+        "google": {k: v for k, v in b.items() if not k.startswith("_")},
+        "histogram_bins": ["0", "1-63", "64-127", "128-191", "192-254", "255"],
+    }
 
 
 # -------------------------------------------- saving labelled drawings ----
+
 
 def append_drawings(folder, category, bitmaps):
     """Append bitmaps to ``<folder>/<category>.npy`` in Google's format (uint8, (N, 784)),
@@ -362,8 +394,10 @@ def append_drawings(folder, category, bitmaps):
     if path.exists():
         old = np.load(path, allow_pickle=False)
         if old.dtype != np.uint8 or old.ndim != 2 or old.shape[1] != SIDE * SIDE:
-            raise ValueError(f"{path} is not a Quick, Draw! bitmap file (uint8, (N, 784)): "
-                             f"{old.dtype} {old.shape}; move it away")
+            raise ValueError(
+                f"{path} is not a Quick, Draw! bitmap file (uint8, (N, 784)): "
+                f"{old.dtype} {old.shape}; move it away"
+            )
         rows = np.concatenate([old, rows])
     fd, tmp = tempfile.mkstemp(prefix=f".{category}.", suffix=".tmp", dir=folder)
     try:

@@ -31,6 +31,7 @@ CONFIG_NAMES = ("origin", "improved")
 
 # -------------------------------------------------------- occlusion ----
 
+
 def log_odds_function(net):
     """A function ``images (n, 28, 28, 1) uint8 -> log-odds of the first category``: the trained
     layers up to the last Dense, then that layer's weights without its sigmoid (which saturates).
@@ -38,6 +39,7 @@ def log_odds_function(net):
     Explained in 07_what_the_network_sees.ipynb
     """
     import keras
+
     inputs = keras.Input(shape=helpers.IMAGE_SHAPE)
     x = inputs
     for layer in net.layers[:-1]:
@@ -48,6 +50,7 @@ def log_odds_function(net):
     def log_odds(images):
         images = np.asarray(images).reshape(-1, *helpers.IMAGE_SHAPE)
         return (keras.ops.convert_to_numpy(features(helpers.scale(images), training=False)) @ w + b).ravel()
+
     return log_odds
 
 
@@ -63,7 +66,7 @@ def occlusion_map(log_odds, image, size):
     batch = np.repeat(image[None], steps * steps, axis=0)
     for i in range(steps):
         for j in range(steps):
-            batch[i * steps + j, i:i + size, j:j + size] = 0
+            batch[i * steps + j, i : i + size, j : j + size] = 0
     return log_odds(image[None])[0] - log_odds(batch).reshape(steps, steps)
 
 
@@ -77,12 +80,13 @@ def occlusion_per_pixel(heat, size):
     steps = heat.shape[0]
     for i in range(steps):
         for j in range(steps):
-            total[i:i + size, j:j + size] += heat[i, j]
-            count[i:i + size, j:j + size] += 1
+            total[i : i + size, j : j + size] += heat[i, j]
+            count[i : i + size, j : j + size] += 1
     return total / count
 
 
 # ------------------------------------------------------- predictions ----
+
 
 def load_models(artifacts_dir, categories):
     """The configurations 04 trained on 02's current split: ``({name: model}, notes)``. Raises
@@ -105,7 +109,8 @@ def load_models(artifacts_dir, categories):
                 notes.append(str(err))
     if not models:
         raise helpers.MissingArtifactError(
-            "no trained model yet: run 04_training.ipynb first (after 01 and 02). " + " ".join(notes))
+            "no trained model yet: run 04_training.ipynb first (after 01 and 02). " + " ".join(notes)
+        )
     return models, notes
 
 
@@ -128,8 +133,13 @@ class Answerer:
         probabilities = {name: float(1 / (1 + np.exp(-f(image)[0]))) for name, f in self._log_odds.items()}
         first = next(iter(self._log_odds))
         heat = occlusion_map(self._log_odds[first], bitmap, self.patch)
-        return {"bitmap": bitmap, "probabilities": probabilities, "occlusion": heat,
-                "occlusion_model": first, "seconds": time.perf_counter() - start}
+        return {
+            "bitmap": bitmap,
+            "probabilities": probabilities,
+            "occlusion": heat,
+            "occlusion_model": first,
+            "seconds": time.perf_counter() - start,
+        }
 
 
 def _colour_occlusion(heat, bitmap, size):
@@ -144,6 +154,7 @@ def _colour_occlusion(heat, bitmap, size):
 
 
 # ------------------------------------------------------------ widget ----
+
 
 def with_article(noun):
     """'an apple', 'a banana'."""
@@ -362,11 +373,18 @@ class SketchPad(anywidget.AnyWidget):
     seq = traitlets.Int(0).tag(sync=True)
     size = traitlets.Int(280).tag(sync=True)
 
-    def __init__(self, artifacts_dir=None, categories=("apple", "banana"), drawings_dir=None,
-                 occlusion_patch=6, models=None, **kwargs):
+    def __init__(
+        self,
+        artifacts_dir=None,
+        categories=("apple", "banana"),
+        drawings_dir=None,
+        occlusion_patch=6,
+        models=None,
+        **kwargs,
+    ):
         super().__init__(categories=list(categories), **kwargs)
         self.drawings_dir = Path(drawings_dir) if drawings_dir else None
-        self.answer = None       # the last answer: bitmap, probabilities, occlusion (numpy)
+        self.answer = None  # the last answer: bitmap, probabilities, occlusion (numpy)
         self.answerer = None
         try:
             if models is None:
@@ -487,15 +505,18 @@ class SketchPad(anywidget.AnyWidget):
             return
         self.answer = answer
         rgb = _colour_occlusion(answer["occlusion"], answer["bitmap"], self.answerer.patch)
-        self.result = {"bitmap": answer["bitmap"].ravel().tolist(),
-                       "probabilities": answer["probabilities"],
-                       "occlusion_rgb": rgb.ravel().tolist(),
-                       "occlusion_model": answer["occlusion_model"],
-                       "seconds": answer["seconds"]}
+        self.result = {
+            "bitmap": answer["bitmap"].ravel().tolist(),
+            "probabilities": answer["probabilities"],
+            "occlusion_rgb": rgb.ravel().tolist(),
+            "occlusion_model": answer["occlusion_model"],
+            "seconds": answer["seconds"],
+        }
         self.message = ""
 
 
 # ---------------------------------------------------- folders of drawings ----
+
 
 def evaluate_folder(models, folder, categories):
     """Accuracy of each model on the labelled drawings saved in ``folder`` (``<category>.npy``,
@@ -514,8 +535,10 @@ def evaluate_folder(models, folder, categories):
     if not xs:
         return {}
     x, y = helpers.to_images(np.concatenate(xs)), np.concatenate(ys)
-    return {name: {"accuracy": helpers.accuracy(helpers.predict_proba(m, x), y), "n": int(len(y))}
-            for name, m in models.items()}
+    return {
+        name: {"accuracy": helpers.accuracy(helpers.predict_proba(m, x), y), "n": int(len(y))}
+        for name, m in models.items()
+    }
 
 
 def _rows_in(folder, category):

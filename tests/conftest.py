@@ -26,11 +26,21 @@ def real_sample():
 
 
 # Tiny parameters for the smoke run of the whole series: every notebook runs, in seconds.
-SMOKE = {"n_per_class": 200, "epochs": 2, "improved_epochs": 2, "sizes": [50, 100], "seeds": [0],
-         "filter_grid": [2, 4], "unseen_offset": 1800, "unseen_n": 100,
-         # 08: three categories (the generated sample has these too); tools/multiworker.py is
-         # tested on its own in test_multiclass.py
-         "classes": ["apple", "banana", "rainbow"], "class_counts": [2], "multiworker": False}
+SMOKE = {
+    "n_per_class": 200,
+    "epochs": 2,
+    "improved_epochs": 2,
+    "sizes": [50, 100],
+    "seeds": [0],
+    "filter_grid": [2, 4],
+    "unseen_offset": 1800,
+    "unseen_n": 100,
+    # 08: three categories (the generated sample has these too); tools/multiworker.py is
+    # tested on its own in test_multiclass.py
+    "classes": ["apple", "banana", "rainbow"],
+    "class_counts": [2],
+    "multiworker": False,
+}
 
 
 @pytest.fixture(scope="session")

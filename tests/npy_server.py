@@ -24,8 +24,9 @@ def npy_bytes_with_header(array, header_len):
     """An .npy file with a hand-made version-1 header of exactly ``header_len`` bytes
     (Google's files have 80), padded with spaces and ending in a newline."""
     array = np.ascontiguousarray(array)
-    text = repr({"descr": np.lib.format.dtype_to_descr(array.dtype),
-                 "fortran_order": False, "shape": array.shape})
+    text = repr(
+        {"descr": np.lib.format.dtype_to_descr(array.dtype), "fortran_order": False, "shape": array.shape}
+    )
     pad = header_len - 10 - len(text) - 1
     assert pad >= 0, "header too short for this dict"
     dict_part = (text + " " * pad + "\n").encode("latin1")
@@ -36,14 +37,20 @@ def npy_bytes_with_header(array, header_len):
 
 # ---------------------------------------------------------------------- server ----
 
+
 class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):  # keep pytest output clean
         pass
 
     def do_GET(self):
         server = self.server
-        rec = {"path": self.path, "range": self.headers.get("Range"), "status": None,
-               "sent": 0, "done": False}
+        rec = {
+            "path": self.path,
+            "range": self.headers.get("Range"),
+            "status": None,
+            "sent": 0,
+            "done": False,
+        }
         with server.lock:
             server.log.append(rec)
         try:
@@ -66,9 +73,9 @@ class _Handler(BaseHTTPRequestHandler):
         total = len(body)
         spec = self.headers.get("Range")
         if server.mode in ("range", "drop") and spec and spec.startswith("bytes="):
-            first, _, last = spec[len("bytes="):].partition("-")
+            first, _, last = spec[len("bytes=") :].partition("-")
             first, last = int(first), min(int(last) if last else total - 1, total - 1)
-            part = body[first:last + 1]
+            part = body[first : last + 1]
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {first}-{last}/{total}")
             rec["status"] = 206
@@ -81,10 +88,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Connection", "close")
         self.end_headers()
         if server.mode == "drop":
-            part = part[:len(part) // 2]  # then the handler returns and the socket closes
+            part = part[: len(part) // 2]  # then the handler returns and the socket closes
         view = memoryview(part)
         for i in range(0, len(view), 1 << 16):
-            chunk = view[i:i + (1 << 16)]
+            chunk = view[i : i + (1 << 16)]
             self.wfile.write(chunk)
             rec["sent"] += len(chunk)
         self.close_connection = True
@@ -97,8 +104,9 @@ class QuickDrawServer:
         self.httpd.files, self.httpd.log, self.httpd.mode = {}, [], "range"
         self.httpd.lock = threading.Lock()
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/numpy_bitmap"
-        self.thread = threading.Thread(target=self.httpd.serve_forever,
-                                       kwargs={"poll_interval": 0.02}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self.thread.start()
 
     @property

@@ -26,8 +26,10 @@ def draw_synthetic(kind, n, seed=0):
         else:
             angle = np.arctan2(yy - cy, xx - cx) + rng.uniform(-0.5, 0.5)
             img = ring * (np.sin(angle) > 0.1)
-            img = np.maximum(img, np.clip(1.5 - np.abs(np.hypot(yy - cy + r / 2, xx - cx) - r), 0, 1)
-                             * (np.sin(angle) > 0.5))
+            img = np.maximum(
+                img,
+                np.clip(1.5 - np.abs(np.hypot(yy - cy + r / 2, xx - cx) - r), 0, 1) * (np.sin(angle) > 0.5),
+            )
         out[i] = img
     out[:, [0, 1, -2, -1], :] = 0
     out[:, :, [0, 1, -2, -1]] = 0

@@ -29,8 +29,15 @@ import series
 REPO_DIR = Path(__file__).resolve().parents[1]
 RESULTS = REPO_DIR / "runs" / "browser-test"
 INSTALL = "sudo apt-get install chromium (Debian/Ubuntu), or set CHROMIUM_PATH to a Chromium or Chrome"
-LAUNCH_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LAUNCH_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def chromium_path():
@@ -58,35 +65,60 @@ def lab(tmp_path_factory):
     if os.environ.get("SKETCHPAD_TEST_ARTIFACTS"):  # while working on this test: a model trained before
         artifacts = Path(os.environ["SKETCHPAD_TEST_ARTIFACTS"])
     else:
-        series.run_series(tmp / "run", {"n_per_class": 300, "epochs": 4, "artifacts_dir": str(artifacts)},
-                          names=["02", "04"], log=lambda *a, **k: None)
+        series.run_series(
+            tmp / "run",
+            {"n_per_class": 300, "epochs": 4, "artifacts_dir": str(artifacts)},
+            names=["02", "04"],
+            log=lambda *a, **k: None,
+        )
     seconds["train a model (02, 04)"] = time.perf_counter() - start
     notebooks = tmp / "notebooks"
     notebooks.mkdir()
     nb = nbformat.read(REPO_DIR / "notebooks" / "07_what_the_network_sees.ipynb", as_version=4)
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    params.source += (f"\nartifacts_dir = {str(artifacts)!r}\nstroke_sample_dir = \"\""
-                      f"\ndrawings_dir = {str(tmp / 'mine')!r}")
+    params.source += (
+        f'\nartifacts_dir = {str(artifacts)!r}\nstroke_sample_dir = ""\ndrawings_dir = {str(tmp / "mine")!r}'
+    )
     nbformat.write(nb, notebooks / "07_pad.ipynb")
     settings = tmp / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
     tracker = tmp / "settings" / "@jupyterlab" / "notebook-extension"
     tracker.mkdir(parents=True)
     (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"autoStartDefaultKernel": True}))
-    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(tmp / "settings"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"), "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
-           "JUPYTER_CONFIG_DIR": str(tmp / "config")}
+    env = {
+        **os.environ,
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"),
+        "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+        "JUPYTER_CONFIG_DIR": str(tmp / "config"),
+    }
     port, token = free_port(), uuid.uuid4().hex
     start = time.perf_counter()
-    log = open(tmp / "lab.log", "w")
+    log = open(tmp / "lab.log", "w")  # noqa: SIM115 (closed in the finally below, after the server)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={notebooks}",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         "--LabApp.extension_manager=readonly", *(["--allow-root"] if os.geteuid() == 0 else [])],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=notebooks)
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={notebooks}",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabApp.extension_manager=readonly",
+            *(["--allow-root"] if os.geteuid() == 0 else []),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=notebooks,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(120):
@@ -98,8 +130,12 @@ def lab(tmp_path_factory):
                     pytest.fail("JupyterLab did not start:\n" + (tmp / "lab.log").read_text()[-3000:])
                 time.sleep(0.5)
         seconds["start JupyterLab"] = time.perf_counter() - start
-        yield {"url": f"{base}/lab/tree/07_pad.ipynb?token={token}", "browser": browser, "tmp": tmp,
-               "seconds": seconds}
+        yield {
+            "url": f"{base}/lab/tree/07_pad.ipynb?token={token}",
+            "browser": browser,
+            "tmp": tmp,
+            "seconds": seconds,
+        }
     finally:
         proc.terminate()
         try:
@@ -114,15 +150,21 @@ def stroke_points(kind):
     t = np.linspace(0, 2 * np.pi, 50)
     u = np.linspace(0.25, np.pi - 0.25, 36)
     if kind == "apple":
-        return [np.c_[140 + 80 * np.cos(t), 165 + 75 * np.sin(t) + 12 * np.abs(np.sin(t / 2))],
-                np.array([[138, 95], [150, 45]]), np.array([[148, 60], [185, 40], [150, 75]])]
-    return [np.c_[140 + 115 * np.cos(u), 70 + 110 * np.sin(u)],
-            np.c_[140 + 115 * np.cos(u[::-1]), 110 + 55 * np.sin(u[::-1])]]
+        return [
+            np.c_[140 + 80 * np.cos(t), 165 + 75 * np.sin(t) + 12 * np.abs(np.sin(t / 2))],
+            np.array([[138, 95], [150, 45]]),
+            np.array([[148, 60], [185, 40], [150, 75]]),
+        ]
+    return [
+        np.c_[140 + 115 * np.cos(u), 70 + 110 * np.sin(u)],
+        np.c_[140 + 115 * np.cos(u[::-1]), 110 + 55 * np.sin(u[::-1])],
+    ]
 
 
 def wait_for_answer(page, seq, timeout=30_000):
-    page.wait_for_function("s => document.querySelector('.qd-pad').dataset.seq !== s", arg=seq,
-                           timeout=timeout)
+    page.wait_for_function(
+        "s => document.querySelector('.qd-pad').dataset.seq !== s", arg=seq, timeout=timeout
+    )
 
 
 def draw(page, canvas, kind, latencies):
@@ -149,6 +191,7 @@ def verdict(page):
 def test_drawing_with_the_mouse_gets_live_predictions(lab):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
+
     started = time.perf_counter()
     latencies = []
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -165,7 +208,8 @@ def test_drawing_with_the_mouse_gets_live_predictions(lab):
             except PlaywrightTimeout:
                 pass
             page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(
-                state="attached", timeout=60_000)
+                state="attached", timeout=60_000
+            )
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
             canvas = page.locator(".qd-canvas")
@@ -173,7 +217,8 @@ def test_drawing_with_the_mouse_gets_live_predictions(lab):
             # the scripted cells after the pad use it too: wait until the last one has run
             page.get_by_text("your class's drawings:").wait_for(state="attached", timeout=120_000)
             page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(
-                state="attached", timeout=60_000)
+                state="attached", timeout=60_000
+            )
             lab["seconds"]["open 07 and run all cells"] = time.perf_counter() - started
             canvas.scroll_into_view_if_needed()
             page.wait_for_timeout(300)
@@ -203,12 +248,20 @@ def test_drawing_with_the_mouse_gets_live_predictions(lab):
             raise
         finally:
             browser.close()
-    report = {"mouse_up_to_prediction_s": {"median": float(np.median(latencies)),
-                                           "max": float(max(latencies)),
-                                           "all": [round(v, 3) for v in latencies]},
-              "seconds": {**{k: round(v, 1) for k, v in lab["seconds"].items()},
-                          "whole browser session": round(time.perf_counter() - started, 1)}}
+    report = {
+        "mouse_up_to_prediction_s": {
+            "median": float(np.median(latencies)),
+            "max": float(max(latencies)),
+            "all": [round(v, 3) for v in latencies],
+        },
+        "seconds": {
+            **{k: round(v, 1) for k, v in lab["seconds"].items()},
+            "whole browser session": round(time.perf_counter() - started, 1),
+        },
+    }
     (RESULTS / "latency.json").write_text(json.dumps(report, indent=1) + "\n")
-    print(f"\nmouse-up to new prediction: median {report['mouse_up_to_prediction_s']['median']:.3f} s, "
-          f"max {report['mouse_up_to_prediction_s']['max']:.3f} s over {len(latencies)} strokes "
-          f"(written to {RESULTS / 'latency.json'}); seconds: {report['seconds']}")
+    print(
+        f"\nmouse-up to new prediction: median {report['mouse_up_to_prediction_s']['median']:.3f} s, "
+        f"max {report['mouse_up_to_prediction_s']['max']:.3f} s over {len(latencies)} strokes "
+        f"(written to {RESULTS / 'latency.json'}); seconds: {report['seconds']}"
+    )

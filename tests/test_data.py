@@ -25,6 +25,7 @@ PROBE = 256  # _remote_header asks for the first 256 bytes before the rows
 
 # ------------------------------------------------------------------ .npy files ----
 
+
 def test_hand_made_headers_are_valid_npy():
     """The helper above makes files numpy itself reads back (else the 80-byte tests prove nothing)."""
     arr = draw_synthetic("apple", 7, seed=3)
@@ -52,8 +53,7 @@ def cache(tmp_path):
 
 
 def fetch(category, n, cache, offset=0, **kw):
-    return qd.load_drawings(category, n, offset=offset, cache_dir=cache, progress=False,
-                                 timeout=10, **kw)
+    return qd.load_drawings(category, n, offset=offset, cache_dir=cache, progress=False, timeout=10, **kw)
 
 
 def files_in(folder):
@@ -66,15 +66,15 @@ BANANAS = draw_synthetic("banana", 300, seed=2)
 
 # ------------------------------------------------------------- HTTP downloads ----
 
+
 @pytest.mark.parametrize("header_len", [128, 80, 512], ids=["numpy-128", "google-80", "long-512"])
 @pytest.mark.parametrize("offset", [0, 37])
 def test_download_returns_exact_rows_and_only_needed_bytes(server, cache, header_len, offset):
-    server.serve("apple", APPLES if header_len == 128
-                 else npy_bytes_with_header(APPLES, header_len))
+    server.serve("apple", APPLES if header_len == 128 else npy_bytes_with_header(APPLES, header_len))
     n = 25
     out = fetch("apple", n, cache, offset=offset)
     assert out.dtype == np.uint8 and out.shape == (n, ROW)
-    np.testing.assert_array_equal(out, APPLES[offset:offset + n])
+    np.testing.assert_array_equal(out, APPLES[offset : offset + n])
     reqs = server.requests
     assert all(r["status"] == 206 for r in reqs)
     # the cache is a prefix of the file: rows 0 .. offset+n-1, plus the header probe(s)
@@ -82,7 +82,7 @@ def test_download_returns_exact_rows_and_only_needed_bytes(server, cache, header
     probes = PROBE + (header_len if header_len > PROBE else 0)
     assert rows_bytes <= server.sent() <= probes + rows_bytes
     assert len(reqs) == (3 if header_len > PROBE else 2)
-    np.testing.assert_array_equal(np.load(cache / "apple.npy"), APPLES[:offset + n])
+    np.testing.assert_array_equal(np.load(cache / "apple.npy"), APPLES[: offset + n])
 
 
 def test_second_identical_call_makes_no_request(server, cache):
@@ -133,8 +133,7 @@ def test_category_with_spaces_is_quoted(server, cache):
 
 
 def test_category_url():
-    assert (qd.category_url("hot air balloon", "http://x/y/")
-            == "http://x/y/hot%20air%20balloon.npy")
+    assert qd.category_url("hot air balloon", "http://x/y/") == "http://x/y/hot%20air%20balloon.npy"
     assert qd.category_url("apple", "http://x/y") == "http://x/y/apple.npy"
 
 
@@ -232,7 +231,7 @@ def test_more_rows_than_remote_file_holds(server, cache):
 
 
 def _truncated(cache):
-    cache.write_bytes(npy_bytes(APPLES[:50])[:128 + 20 * ROW + 100])
+    cache.write_bytes(npy_bytes(APPLES[:50])[: 128 + 20 * ROW + 100])
 
 
 def _garbage(cache):
@@ -259,13 +258,17 @@ def test_corrupt_cache_is_warned_about_and_fetched_again(server, cache, spoil):
     assert files_in(cache) == ["apple.npy"]
 
 
-@pytest.mark.parametrize("bad", [
-    np.zeros((50, 100), np.uint8),
-    np.zeros((50, ROW), np.float32),
-    np.zeros((50, ROW), np.int64),
-    np.zeros((50, 28, 28), np.uint8),
-    np.zeros(50 * ROW, np.uint8),
-], ids=["shape-100", "float32", "int64", "3d", "1d"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((50, 100), np.uint8),
+        np.zeros((50, ROW), np.float32),
+        np.zeros((50, ROW), np.int64),
+        np.zeros((50, 28, 28), np.uint8),
+        np.zeros(50 * ROW, np.uint8),
+    ],
+    ids=["shape-100", "float32", "int64", "3d", "1d"],
+)
 def test_remote_file_with_wrong_format(server, cache, bad):
     server.serve("apple", bad)
     with pytest.raises(qd.DataFormatError, match="784"):
@@ -289,18 +292,21 @@ def test_remote_fortran_order_file_is_rejected(server, cache):
     assert files_in(cache) == []
 
 
-@pytest.mark.parametrize("header", [b"{'descr': '|u1', 'shape': (5, 784) oops", b"hello world"],
-                         ids=["unbalanced", "not-a-dict"])
+@pytest.mark.parametrize(
+    "header", [b"{'descr': '|u1', 'shape': (5, 784) oops", b"hello world"], ids=["unbalanced", "not-a-dict"]
+)
 def test_remote_file_with_broken_header(server, cache, header):
     dict_part = header.ljust(117) + b"\n"
-    server.serve("apple", b"\x93NUMPY\x01\x00" + len(dict_part).to_bytes(2, "little")
-                 + dict_part + bytes(5 * ROW))
+    server.serve(
+        "apple", b"\x93NUMPY\x01\x00" + len(dict_part).to_bytes(2, "little") + dict_part + bytes(5 * ROW)
+    )
     with pytest.raises(qd.DataFormatError, match="header"):
         fetch("apple", 1, cache)
     assert files_in(cache) == []
 
 
 # ------------------------------------------------------------ folder source ----
+
 
 @pytest.mark.parametrize("name", ["apple.npy", "full_numpy_bitmap_apple.npy"])
 def test_folder_both_names(tmp_path, monkeypatch, name):
@@ -387,20 +393,25 @@ def test_tracemalloc_sees_numpy_reading_whole_file(big_file):
     assert peak > 78_000_000
 
 
-@pytest.mark.parametrize("bad", [
-    np.zeros((20, 100), np.uint8),
-    np.zeros((20, ROW), np.float32),
-    np.zeros((20, ROW), np.int64),
-    np.zeros((20, 28, 28), np.uint8),
-], ids=["shape-100", "float32", "int64", "3d"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((20, 100), np.uint8),
+        np.zeros((20, ROW), np.float32),
+        np.zeros((20, ROW), np.int64),
+        np.zeros((20, 28, 28), np.uint8),
+    ],
+    ids=["shape-100", "float32", "int64", "3d"],
+)
 def test_folder_wrong_format(tmp_path, bad):
     np.save(tmp_path / "apple.npy", bad)
     with pytest.raises(qd.DataFormatError, match="784"):
         qd.load_drawings("apple", 5, data_dir=tmp_path)
 
 
-@pytest.mark.parametrize("content", [b"apple,banana\n1,2\n", b"", b"\x93NUMPY\x01\x00\xff"],
-                         ids=["csv", "empty", "broken-header"])
+@pytest.mark.parametrize(
+    "content", [b"apple,banana\n1,2\n", b"", b"\x93NUMPY\x01\x00\xff"], ids=["csv", "empty", "broken-header"]
+)
 def test_folder_file_not_npy(tmp_path, content):
     (tmp_path / "apple.npy").write_bytes(content)
     with pytest.raises(qd.DataFormatError, match="apple.npy"):
@@ -428,33 +439,33 @@ def test_folder_too_many_rows(tmp_path, n, offset):
 
 def test_folder_last_rows_exactly(tmp_path):
     np.save(tmp_path / "apple.npy", APPLES)
-    np.testing.assert_array_equal(
-        qd.load_drawings("apple", 300, data_dir=tmp_path), APPLES)
-    np.testing.assert_array_equal(
-        qd.load_drawings("apple", 1, offset=299, data_dir=tmp_path), APPLES[299:])
+    np.testing.assert_array_equal(qd.load_drawings("apple", 300, data_dir=tmp_path), APPLES)
+    np.testing.assert_array_equal(qd.load_drawings("apple", 1, offset=299, data_dir=tmp_path), APPLES[299:])
 
 
-@pytest.mark.parametrize("kwargs, error", [
-    (dict(n=0), ValueError),
-    (dict(n=-1), ValueError),
-    (dict(n=5, offset=-1), ValueError),
-    (dict(n=1.5), TypeError),
-    (dict(n=5.0), TypeError),
-    (dict(n="5"), TypeError),
-    (dict(n=True), TypeError),
-    (dict(n=5, offset=2.0), TypeError),
-    (dict(n=5, offset=None), TypeError),
-    (dict(category="", n=5), ValueError),
-    (dict(category="   ", n=5), ValueError),
-    (dict(category=None, n=5), ValueError),
-])
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        (dict(n=0), ValueError),
+        (dict(n=-1), ValueError),
+        (dict(n=5, offset=-1), ValueError),
+        (dict(n=1.5), TypeError),
+        (dict(n=5.0), TypeError),
+        (dict(n="5"), TypeError),
+        (dict(n=True), TypeError),
+        (dict(n=5, offset=2.0), TypeError),
+        (dict(n=5, offset=None), TypeError),
+        (dict(category="", n=5), ValueError),
+        (dict(category="   ", n=5), ValueError),
+        (dict(category=None, n=5), ValueError),
+    ],
+)
 def test_bad_arguments(tmp_path, monkeypatch, kwargs, error):
     monkeypatch.setenv("QUICKDRAW_BASE_URL", "http://127.0.0.1:9/none")
     np.save(tmp_path / "apple.npy", APPLES)
     kwargs = {"category": "apple", **kwargs}
     with pytest.raises(error):
-        qd.load_drawings(data_dir=tmp_path, cache_dir=tmp_path / "c", progress=False,
-                              **kwargs)
+        qd.load_drawings(data_dir=tmp_path, cache_dir=tmp_path / "c", progress=False, **kwargs)
     assert not (tmp_path / "c").exists()
 
 
@@ -469,12 +480,12 @@ def test_error_classes():
     assert issubclass(qd.DownloadError, ConnectionError)
     for cls in (qd.DataFormatError, qd.NotEnoughRowsError):
         assert issubclass(cls, ValueError)
-    for cls in (qd.UnknownCategoryError, qd.DownloadError, qd.DataFormatError,
-                qd.NotEnoughRowsError):
+    for cls in (qd.UnknownCategoryError, qd.DownloadError, qd.DataFormatError, qd.NotEnoughRowsError):
         assert issubclass(cls, qd.QuickDrawError)
 
 
 # ---------------------------------------------------------------- real sample ----
+
 
 @pytest.mark.parametrize("category", ["apple", "banana"])
 def test_real_sample(real_sample, category):
@@ -485,7 +496,8 @@ def test_real_sample(real_sample, category):
     assert (images[:, [0, 27], :] == 0).all() and (images[:, :, [0, 27]] == 0).all()
     assert (images.reshape(2000, -1).max(axis=1) > 0).all()  # no blank drawing
     np.testing.assert_array_equal(
-        qd.load_drawings(category, 10, offset=1990, data_dir=real_sample), out[1990:])
+        qd.load_drawings(category, 10, offset=1990, data_dir=real_sample), out[1990:]
+    )
     with pytest.raises(qd.NotEnoughRowsError, match="holds 2000"):
         qd.load_drawings(category, 2001, data_dir=real_sample)
 

@@ -26,8 +26,9 @@ def _environment():
 
 def _requirement_lines():
     lines = (REPO_DIR / "requirements.txt").read_text().splitlines()
-    return [line.split(" #")[0].strip() for line in lines
-            if line.strip() and not line.lstrip().startswith("#")]
+    return [
+        line.split(" #")[0].strip() for line in lines if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 REQUIREMENTS = [Requirement(line) for line in _requirement_lines()]
@@ -42,10 +43,10 @@ def test_environment_uses_conda_forge():
 
 
 def test_environment_pins_python_within_requires_python():
-    requires = SpecifierSet(tomllib.loads(
-        (REPO_DIR / "pyproject.toml").read_text())["project"]["requires-python"])
-    pythons = [d for d in _environment()["dependencies"]
-               if isinstance(d, str) and _conda_name(d) == "python"]
+    requires = SpecifierSet(
+        tomllib.loads((REPO_DIR / "pyproject.toml").read_text())["project"]["requires-python"]
+    )
+    pythons = [d for d in _environment()["dependencies"] if isinstance(d, str) and _conda_name(d) == "python"]
     assert len(pythons) == 1, pythons
     match = re.fullmatch(r"python\s*==?\s*(\d+(?:\.\d+)*)(?:\.\*)?", pythons[0].strip())
     assert match, f"{pythons[0]!r} does not pin one Python version (python=3.X)"
@@ -81,5 +82,6 @@ def test_requirement_is_installed_at_a_pinned_version(req):
         installed = metadata.version(req.name)
     except metadata.PackageNotFoundError:
         pytest.fail(f"{req.name} is not installed (requirements.txt wants {req})")
-    assert req.specifier.contains(installed, prereleases=True), \
+    assert req.specifier.contains(installed, prereleases=True), (
         f"{req.name} {installed} installed, requirements.txt wants {req.specifier}"
+    )

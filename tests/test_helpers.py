@@ -10,9 +10,18 @@ import helpers
 REPO_DIR = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("n, k, s, padding, expected", [
-    (28, 3, 1, "valid", 26), (26, 2, 2, "valid", 13), (13, 3, 1, "valid", 11),
-    (11, 2, 2, "valid", 5), (28, 3, 1, "same", 28), (27, 2, 2, "same", 14), (7, 7, 1, "valid", 1)])
+@pytest.mark.parametrize(
+    "n, k, s, padding, expected",
+    [
+        (28, 3, 1, "valid", 26),
+        (26, 2, 2, "valid", 13),
+        (13, 3, 1, "valid", 11),
+        (11, 2, 2, "valid", 5),
+        (28, 3, 1, "same", 28),
+        (27, 2, 2, "same", 14),
+        (7, 7, 1, "valid", 1),
+    ],
+)
 def test_conv_output_size(n, k, s, padding, expected):
     assert helpers.conv_output_size(n, k, s, padding) == expected
 
@@ -24,8 +33,7 @@ def test_conv_output_size_rejects_unknown_padding():
 
 def test_origin_shape_table_matches_the_corrected_figures():
     rows = helpers.shape_table(helpers.ORIGIN_LAYERS)
-    assert [r[1] for r in rows] == [(26, 26, 14), (13, 13, 14), (11, 11, 14), (5, 5, 14),
-                                    (350,), (64,), (1,)]
+    assert [r[1] for r in rows] == [(26, 26, 14), (13, 13, 14), (11, 11, 14), (5, 5, 14), (350,), (64,), (1,)]
     assert sum(r[2] for r in rows) == 24_447
 
 
@@ -66,20 +74,34 @@ def test_validation_slice_comes_from_training_data_only():
     assert none is None and same_x is x
 
 
-@pytest.mark.parametrize("kwargs, word", [
-    ({"categories": ["apple"]}, "categories"), ({"categories": ["apple", "apple"]}, "categories"),
-    ({"n_per_class": 0}, "n_per_class"), ({"n_per_class": 2.5}, "n_per_class"),
-    ({"epochs": -1}, "epochs"), ({"test_fraction": 1.2}, "test_fraction"),
-    ({"validation_fraction": 1}, "validation_fraction"), ({"seed": -3}, "seed"),
-    ({"n_per_class": 1, "test_fraction": 0.5}, "fewer than 2")])
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"categories": ["apple"]}, "categories"),
+        ({"categories": ["apple", "apple"]}, "categories"),
+        ({"n_per_class": 0}, "n_per_class"),
+        ({"n_per_class": 2.5}, "n_per_class"),
+        ({"epochs": -1}, "epochs"),
+        ({"test_fraction": 1.2}, "test_fraction"),
+        ({"validation_fraction": 1}, "validation_fraction"),
+        ({"seed": -3}, "seed"),
+        ({"n_per_class": 1, "test_fraction": 0.5}, "fewer than 2"),
+    ],
+)
 def test_nonsense_parameters_are_refused(kwargs, word):
     with pytest.raises(ValueError, match=word):
         helpers.check_parameters(**kwargs)
 
 
 def test_sensible_parameters_pass():
-    helpers.check_parameters(categories=["apple", "banana"], n_per_class=1500, test_fraction=0.16667,
-                             epochs=25, seed=0, validation_fraction=0)
+    helpers.check_parameters(
+        categories=["apple", "banana"],
+        n_per_class=1500,
+        test_fraction=0.16667,
+        epochs=25,
+        seed=0,
+        validation_fraction=0,
+    )
 
 
 def test_model_names():
@@ -97,8 +119,14 @@ def test_missing_artifact_names_the_chapter(tmp_path):
 
 
 def test_load_split_refuses_other_categories(tmp_path):
-    np.savez(tmp_path / "split.npz", categories=np.array(["cat", "dog"]), x_train=np.zeros(1),
-             y_train=np.zeros(1), x_test=np.zeros(1), y_test=np.zeros(1))
+    np.savez(
+        tmp_path / "split.npz",
+        categories=np.array(["cat", "dog"]),
+        x_train=np.zeros(1),
+        y_train=np.zeros(1),
+        x_test=np.zeros(1),
+        y_test=np.zeros(1),
+    )
     assert helpers.load_split(tmp_path)["categories"] == ["cat", "dog"]
     with pytest.raises(helpers.MissingArtifactError, match="same categories"):
         helpers.load_split(tmp_path, ["apple", "banana"])
@@ -106,8 +134,9 @@ def test_load_split_refuses_other_categories(tmp_path):
 
 def test_train_records_history_and_timing(data_dir):
     x, y = helpers.load_classes(["apple", "banana"], 60, data_dir=data_dir)
-    model, history = helpers.train("origin", helpers.to_images(x), y, epochs=2,
-                                   validation_fraction=0.25, seed=1, verbose=0)
+    model, history = helpers.train(
+        "origin", helpers.to_images(x), y, epochs=2, validation_fraction=0.25, seed=1, verbose=0
+    )
     assert len(history["loss"]) == 2 == len(history["epoch_seconds"])
     assert history["n_fit"] == 90 and history["n_validation"] == 30
     assert model.count_params() == 24_447
@@ -115,8 +144,10 @@ def test_train_records_history_and_timing(data_dir):
 
 def test_seeding_makes_training_repeatable(data_dir):
     x, y = helpers.load_classes(["apple", "banana"], 40, data_dir=data_dir)
-    runs = [helpers.train("origin", helpers.to_images(x), y, epochs=1, seed=7, verbose=0)[1]["loss"]
-            for _ in range(2)]
+    runs = [
+        helpers.train("origin", helpers.to_images(x), y, epochs=1, seed=7, verbose=0)[1]["loss"]
+        for _ in range(2)
+    ]
     assert runs[0] == pytest.approx(runs[1], rel=1e-5)
 
 
@@ -142,21 +173,34 @@ def test_fingerprint_tells_data_apart():
 
 
 def test_save_json_writes_numpy_values_as_plain_json(tmp_path):
-    helpers.save_json(tmp_path / "m.json", {"n": np.int64(1500), "acc": np.float32(0.5),
-                                            "rows": np.arange(3)})
+    helpers.save_json(
+        tmp_path / "m.json", {"n": np.int64(1500), "acc": np.float32(0.5), "rows": np.arange(3)}
+    )
     assert helpers.load_json(tmp_path / "m.json") == {"n": 1500, "acc": 0.5, "rows": [0, 1, 2]}
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
 
 
 # The data client lives in quickdraw_data.py (tests/test_data.py); the chapters reach it through helpers.
-DATA_NAMES = ["load_drawings", "load_from_folder", "find_category_file", "category_url", "shown_path",
-              "QuickDrawError", "UnknownCategoryError", "DownloadError", "DataFormatError",
-              "NotEnoughRowsError", "ROW_BYTES", "BASE_URL"]
+DATA_NAMES = [
+    "load_drawings",
+    "load_from_folder",
+    "find_category_file",
+    "category_url",
+    "shown_path",
+    "QuickDrawError",
+    "UnknownCategoryError",
+    "DownloadError",
+    "DataFormatError",
+    "NotEnoughRowsError",
+    "ROW_BYTES",
+    "BASE_URL",
+]
 
 
 @pytest.mark.parametrize("name", DATA_NAMES)
 def test_helpers_re_exports_the_data_client(name):
     import quickdraw_data
+
     assert getattr(helpers, name) is getattr(quickdraw_data, name)
 
 
@@ -169,6 +213,7 @@ def test_every_public_function_names_the_chapter_that_explains_it(module_name):
     import importlib
     import inspect
     import re
+
     module = importlib.import_module(module_name)
     chapters = {p.name for p in (REPO_DIR / "notebooks").glob("*.ipynb")}
     for name, obj in vars(module).items():

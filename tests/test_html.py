@@ -39,21 +39,32 @@ def parse(path):
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("site")
-    result = subprocess.run([sys.executable, str(REPO_DIR / "tools" / "build_html.py"), "--source",
-                             str(REPO_DIR / "notebooks"), "--out", str(out)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_DIR / "tools" / "build_html.py"),
+            "--source",
+            str(REPO_DIR / "notebooks"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     return out
 
 
 def test_a_page_per_chapter_and_an_index(site):
     assert sorted(p.name for p in site.glob("*.html")) == sorted(
-        ["index.html"] + [p.stem + ".html" for p in CHAPTERS])
+        ["index.html"] + [p.stem + ".html" for p in CHAPTERS]
+    )
     index = (site / "index.html").read_text(encoding="utf-8")
     for path in CHAPTERS:
         title = nbformat.read(path, as_version=4).cells[0].source.splitlines()[0].lstrip("# ")
         assert title.split(" · ")[1].split(":")[0].replace("'", "&#x27;") in index, title
-    assert parse(site / "index.html").links[:len(CHAPTERS)] == [p.stem + ".html" for p in CHAPTERS]
+    assert parse(site / "index.html").links[: len(CHAPTERS)] == [p.stem + ".html" for p in CHAPTERS]
 
 
 def test_every_link_resolves(site):
@@ -84,8 +95,12 @@ def test_figures_are_embedded(site):
     total = 0
     for path in CHAPTERS:
         nb = nbformat.read(path, as_version=4)
-        figures = sum("image/png" in out.get("data", {}) for cell in nb.cells if cell.cell_type == "code"
-                      for out in cell.outputs)
+        figures = sum(
+            "image/png" in out.get("data", {})
+            for cell in nb.cells
+            if cell.cell_type == "code"
+            for out in cell.outputs
+        )
         images = parse(site / f"{path.stem}.html").images
         assert len(images) >= figures, path.name
         assert all(src.startswith("data:image/") for src in images), path.name
@@ -96,9 +111,15 @@ def test_figures_are_embedded(site):
 def test_a_link_to_a_file_outside_the_pages_keeps_its_text(tmp_path):
     sys.path.insert(0, str(REPO_DIR / "tools"))
     import build_html
+
     (tmp_path / "01_a.html").write_text("x")
     page, dropped = build_html.unlink_missing(
         '<a href="01_a.html#top">one</a> <a class="x" href="../helpers.py">helpers</a> '
-        '<a href="https://example.org">web</a>', tmp_path)
+        '<a href="https://example.org">web</a>',
+        tmp_path,
+    )
     assert dropped == ["../helpers.py"]
-    assert page == '<a href="01_a.html#top">one</a> <a class="x">helpers</a> <a href="https://example.org">web</a>'
+    assert (
+        page
+        == '<a href="01_a.html#top">one</a> <a class="x">helpers</a> <a href="https://example.org">web</a>'
+    )

@@ -20,10 +20,6 @@ def test_ruff_finds_nothing():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-# Remove this marker once `ruff format .` has been run over the merged tree (the lead does it once,
-# so that four branches do not reformat the same files): with strict=True it then fails as XPASS.
-@pytest.mark.xfail(strict=True, reason="the tree is formatted once after the merge: `ruff format .`, "
-                   "then delete this xfail marker")
 def test_the_code_is_formatted():
     result = ruff("format", "--check", "--no-cache", ".")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -34,6 +30,12 @@ def test_ruff_sees_the_notebooks_and_the_settings():
     listed = ruff("check", "--no-cache", "--show-files", ".").stdout
     assert "01_data_exploration.ipynb" in listed and "helpers.py" in listed
     bad = "import os\nx = 1\n" + "y = '" + "a" * 120 + "'\n"
-    result = subprocess.run([*RUFF, "check", "--no-cache", "--stdin-filename", "probe.py", "-"], input=bad,
-                            cwd=REPO_DIR, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [*RUFF, "check", "--no-cache", "--stdin-filename", "probe.py", "-"],
+        input=bad,
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1 and "F401" in result.stdout and "E501" in result.stdout

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from synthetic import draw_synthetic
 
 import helpers
 import multiclass
-from synthetic import draw_synthetic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import multiworker  # noqa: E402
@@ -59,26 +59,33 @@ def test_streamed_drawings_and_labels_equal_the_in_memory_ones(folder):
     assert float(np.min(images)) >= 0.0 and float(np.max(images)) <= 1.0
 
 
-@pytest.mark.parametrize("classes, message", [
-    (["apple"], "at least 2 categories"),
-    (["apple", "banana", "apple"], "appear more often"),
-    (["apple", "bananna"], "'bananna' is not a Quick, Draw! category (did you mean 'banana'"),
-    ("apple", "must be a list"),
-    (["apple", 3], "must be a list"),
-])
+@pytest.mark.parametrize(
+    "classes, message",
+    [
+        (["apple"], "at least 2 categories"),
+        (["apple", "banana", "apple"], "appear more often"),
+        (["apple", "bananna"], "'bananna' is not a Quick, Draw! category (did you mean 'banana'"),
+        ("apple", "must be a list"),
+        (["apple", 3], "must be a list"),
+    ],
+)
 def test_bad_classes_stop_at_once_with_a_clear_message(folder, classes, message):
-    for call in (lambda: multiclass.check_classes(classes),
-                 lambda: multiclass.load_many(classes, 10, data_dir=folder),
-                 lambda: multiclass.stream(classes, 10, data_dir=folder)):
+    for call in (
+        lambda: multiclass.check_classes(classes),
+        lambda: multiclass.load_many(classes, 10, data_dir=folder),
+        lambda: multiclass.stream(classes, 10, data_dir=folder),
+    ):
         with pytest.raises(multiclass.CategoryError) as err:
             call()
         assert message in str(err.value)
 
 
 def test_a_category_with_fewer_rows_than_asked_stops_before_anything_is_read(folder):
-    for call in (lambda: multiclass.load_many(["apple", "cat"], 60, data_dir=folder),
-                 lambda: multiclass.stream(["apple", "cat"], 60, data_dir=folder),
-                 lambda: multiclass.load_many(["apple", "banana"], 100, offset=250, data_dir=folder)):
+    for call in (
+        lambda: multiclass.load_many(["apple", "cat"], 60, data_dir=folder),
+        lambda: multiclass.stream(["apple", "cat"], 60, data_dir=folder),
+        lambda: multiclass.load_many(["apple", "banana"], 100, offset=250, data_dir=folder),
+    ):
         with pytest.raises(helpers.NotEnoughRowsError, match="Ask for fewer rows"):
             call()
     with pytest.raises(helpers.NotEnoughRowsError) as err:
@@ -112,8 +119,9 @@ WORKER_ARGS = ["--classes", *CLASSES, "--n", "40", "--batch-size", "16"]
 
 
 def test_two_workers_hold_identical_weights_after_training(folder, tmp_path):
-    reports = multiworker.launch(2, [*WORKER_ARGS, "--epochs", "2", "--data-dir", str(folder)], tmp_path,
-                                 timeout=150)
+    reports = multiworker.launch(
+        2, [*WORKER_ARGS, "--epochs", "2", "--data-dir", str(folder)], tmp_path, timeout=150
+    )
     assert [r["epochs_run"] for r in reports] == [[0, 1], [0, 1]]
     patched = multiclass.keras_needs_multi_worker_patch()
     assert all(r["workers"] == 2 and r["patched"] == patched for r in reports)
@@ -159,6 +167,7 @@ def test_worker_training_without_the_patch_still_fails_on_this_keras(folder, tmp
     """Fails the day a Keras release runs fit under MultiWorkerMirroredStrategy as shipped: then
     remove multiclass.patch_keras_for_multi_worker (and change keras_needs_multi_worker_patch)."""
     import keras
+
     if not multiclass.keras_needs_multi_worker_patch():
         pytest.skip(f"Keras {keras.__version__} is not patched")
     args = [*WORKER_ARGS, "--epochs", "1", "--data-dir", str(folder), "--no-patch"]
@@ -167,5 +176,7 @@ def test_worker_training_without_the_patch_still_fails_on_this_keras(folder, tmp
     except RuntimeError as err:
         assert "PerReplica" in str(err), err  # the failure of keras-team/keras#20585
     else:
-        pytest.fail(f"Keras {keras.__version__} trains under MultiWorkerMirroredStrategy without the "
-                    "patch: delete multiclass.patch_keras_for_multi_worker and say so in chapter 08")
+        pytest.fail(
+            f"Keras {keras.__version__} trains under MultiWorkerMirroredStrategy without the "
+            "patch: delete multiclass.patch_keras_for_multi_worker and say so in chapter 08"
+        )

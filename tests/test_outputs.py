@@ -8,10 +8,13 @@ import nbformat
 import pytest
 
 REPO_DIR = Path(__file__).resolve().parents[1]
-COMMITTED = [path for folder in ("notebooks", "solutions")
-             for path in sorted((REPO_DIR / folder).glob("*.ipynb"))]
-ABSOLUTE = re.compile(r"(?<![\w.:/])(/(?:work|home|root|tmp|Users|private|var/folders|opt|mnt)/[\w.-]+"
-                      r"|[A-Z]:\\Users\\)")
+COMMITTED = [
+    path for folder in ("notebooks", "solutions") for path in sorted((REPO_DIR / folder).glob("*.ipynb"))
+]
+ABSOLUTE = re.compile(
+    r"(?<![\w.:/])(/(?:work|home|root|tmp|Users|private|var/folders|opt|mnt)/[\w.-]+"
+    r"|[A-Z]:\\Users\\)"
+)
 
 
 def machine_paths(text):
@@ -34,12 +37,11 @@ def test_the_pattern_finds_machine_paths():
     assert not machine_paths("rows 0..9 of numpy_bitmap/apple.npy; see https://example.org/work/x")
 
 
-# The lead re-executes the notebooks after the merge; 07's NotAnImageError message still shows the
-# sketch's absolute path until sketch_to_bitmap prints it with helpers.shown_path. Then this XPASSes
-# (a failure, strict): delete the marker.
-@pytest.mark.xfail(strict=True, reason="committed outputs predate shown_path: re-execute the "
-                   "notebooks (make notebooks), then delete this xfail marker")
 def test_committed_outputs_show_no_path_of_the_machine():
-    found = {f"{path.name} cell {i}": machine_paths(text) for path in COMMITTED
-             for i, text in outputs(path) if machine_paths(text)}
+    found = {
+        f"{path.name} cell {i}": machine_paths(text)
+        for path in COMMITTED
+        for i, text in outputs(path)
+        if machine_paths(text)
+    }
     assert not found, found

@@ -61,16 +61,26 @@ def test_timings_are_kept_per_notebook_and_parameters_not_per_folder():
 
 
 def test_the_engine_reports_each_code_cell_and_the_line_is_drawn(tmp_path):
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# t"),
-                                         nbformat.v4.new_code_cell("import time"),
-                                         nbformat.v4.new_code_cell("time.sleep(0.3)"),
-                                         nbformat.v4.new_code_cell("x = 1")])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# t"),
+            nbformat.v4.new_code_cell("import time"),
+            nbformat.v4.new_code_cell("time.sleep(0.3)"),
+            nbformat.v4.new_code_cell("x = 1"),
+        ]
+    )
     nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, tmp_path / "t.ipynb")
     screen = Terminal()
     with series.Progress("t.ipynb", 0, live=True, stream=screen, interval=0.05) as watch:
-        pm.execute_notebook(str(tmp_path / "t.ipynb"), str(tmp_path / "out.ipynb"), kernel_name="python3",
-                            progress_bar=False, engine_name=series._progress_engine(), progress=watch)
+        pm.execute_notebook(
+            str(tmp_path / "t.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            kernel_name="python3",
+            progress_bar=False,
+            engine_name=series._progress_engine(),
+            progress=watch,
+        )
     assert watch.total == 3 and len(watch.seconds) == 3 and watch.seconds[1] >= 0.3
     shown = screen.getvalue()
     assert "\r\033[Kt.ipynb  cell 2/3  0:0" in shown  # redrawn in place while cell 2 sleeps

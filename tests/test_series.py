@@ -25,8 +25,13 @@ def test_notebooks_carry_no_logs_warnings_or_progress_bars(smoke_run):
     assert sorted(seconds) == [p.name for p in series.notebooks()]
     for name in seconds:
         nb = nbformat.read(run_dir / "notebooks" / name, as_version=4)
-        stderr = [o.text for c in nb.cells if c.cell_type == "code"
-                  for o in c.get("outputs", []) if o.get("name") == "stderr"]
+        stderr = [
+            o.text
+            for c in nb.cells
+            if c.cell_type == "code"
+            for o in c.get("outputs", [])
+            if o.get("name") == "stderr"
+        ]
         assert not stderr, f"{name}: {stderr}"
 
 
@@ -77,8 +82,14 @@ def test_many_categories_are_measured_on_unseen_rows(smoke_run, smoke_parameters
 def test_artifacts_hand_over_between_chapters(smoke_run, smoke_parameters):
     run_dir, _ = smoke_run
     art = run_dir / "artifacts"
-    for name in ("split.npz", "model_origin.keras", "model_improved.keras",
-                 "history_origin.json", "metrics_origin.json", "metrics_improved.json"):
+    for name in (
+        "split.npz",
+        "model_origin.keras",
+        "model_improved.keras",
+        "history_origin.json",
+        "metrics_origin.json",
+        "metrics_improved.json",
+    ):
         assert (art / name).is_file(), name
     history = json.loads((art / "history_origin.json").read_text())
     assert len(history["loss"]) == smoke_parameters["epochs"] == len(history["epoch_seconds"])
@@ -108,6 +119,7 @@ def test_unknown_parameter_is_refused(tmp_path):
 
 def test_every_notebook_has_one_literal_parameters_cell():
     import ast
+
     for path in series.notebooks():
         nb = nbformat.read(path, as_version=4)
         tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
@@ -119,20 +131,26 @@ def test_every_notebook_has_one_literal_parameters_cell():
 
 
 def test_parameter_values_are_parsed_like_python_literals():
-    assert series.parse_params([("epochs", "5"), ("lr", "1e-3"), ("categories", "[cat, dog]"),
-                                ("model", "improved"), ("flag", "True")]) == {
-        "epochs": 5, "lr": 0.001, "categories": ["cat", "dog"], "model": "improved", "flag": True}
+    assert series.parse_params(
+        [
+            ("epochs", "5"),
+            ("lr", "1e-3"),
+            ("categories", "[cat, dog]"),
+            ("model", "improved"),
+            ("flag", "True"),
+        ]
+    ) == {"epochs": 5, "lr": 0.001, "categories": ["cat", "dog"], "model": "improved", "flag": True}
 
 
 @pytest.mark.slow
 def test_a_model_trained_on_another_split_is_refused(smoke_run, tmp_path):
     """Re-running 02 with another seed makes 04's model stale: 05 must say so, not evaluate."""
     import shutil
+
     run_dir, _ = smoke_run
     art = tmp_path / "artifacts"
     shutil.copytree(run_dir / "artifacts", art)
-    series.run_series(tmp_path, {"artifacts_dir": str(art), "n_per_class": 200, "seed": 7},
-                      ["02"], log=quiet)
+    series.run_series(tmp_path, {"artifacts_dir": str(art), "n_per_class": 200, "seed": 7}, ["02"], log=quiet)
     with pytest.raises(pm.PapermillExecutionError) as err:
         series.run_series(tmp_path, {"artifacts_dir": str(art)}, ["05"], log=quiet)
     assert err.value.ename == "MissingArtifactError" and "04_training.ipynb" in err.value.evalue
@@ -144,15 +162,28 @@ def test_any_two_categories_work(tmp_path):
     with an independent sample from a folder (rows 200-299, after 08's unseen rows 150-199)."""
     import numpy as np
     from synthetic import draw_synthetic
+
     data = tmp_path / "data"
     data.mkdir()
     np.save(data / "full_numpy_bitmap_the moon.npy", draw_synthetic("banana", 300, seed=3))
     np.save(data / "cloud.npy", draw_synthetic("apple", 300, seed=4))
-    params = {"categories": ["the moon", "cloud"], "n_per_class": 150, "epochs": 3,
-              "data_dir": str(data), "eval_data_dir": str(data), "eval_offset": 200, "eval_n": 100,
-              # 08: the same two as its classes, one seed, no curve beyond 2, no worker processes
-              "classes": ["the moon", "cloud"], "class_counts": [2], "seeds": [0], "improved_epochs": 2,
-              "unseen_offset": 150, "unseen_n": 50, "multiworker": False}
+    params = {
+        "categories": ["the moon", "cloud"],
+        "n_per_class": 150,
+        "epochs": 3,
+        "data_dir": str(data),
+        "eval_data_dir": str(data),
+        "eval_offset": 200,
+        "eval_n": 100,
+        # 08: the same two as its classes, one seed, no curve beyond 2, no worker processes
+        "classes": ["the moon", "cloud"],
+        "class_counts": [2],
+        "seeds": [0],
+        "improved_epochs": 2,
+        "unseen_offset": 150,
+        "unseen_n": 50,
+        "multiworker": False,
+    }
     series.run_series(tmp_path / "run", params, names=["02", "03", "04", "05", "08"], log=quiet)
     m = json.loads((tmp_path / "run/artifacts/metrics.json").read_text())
     assert m["categories"] == ["the moon", "cloud"]
@@ -169,12 +200,14 @@ def test_a_rerun_reuses_the_shared_experiment_cache(smoke_run, smoke_parameters,
     result comes from the one experiment cache, which is not inside any run folder."""
     import os
     from pathlib import Path
+
     run_dir, _ = smoke_run
     cache = Path(os.environ["QUICKDRAW_EXPERIMENT_CACHE"])
     assert not cache.is_relative_to(run_dir) and not cache.is_relative_to(series.REPO_DIR)
     before = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.json")}
     assert len(before) > 5  # the smoke run's trainings and baselines
-    params = {k: v for k, v in smoke_parameters.items() if k in series.declared_parameters(series.notebooks(["06"])[0])}
+    declared = series.declared_parameters(series.notebooks(["06"])[0])
+    params = {k: v for k, v in smoke_parameters.items() if k in declared}
     series.run_series(tmp_path, {**params, "artifacts_dir": str(run_dir / "artifacts")}, ["06"], log=quiet)
     after = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.json")}
     results = {k: v for k, v in after.items() if k != series.timings_path().name}
@@ -189,18 +222,27 @@ def test_an_independent_sample_that_overlaps_the_split_is_refused_row_by_row(smo
     import shutil
 
     import numpy as np
+
     run_dir, _ = smoke_run
     art = tmp_path / "artifacts"
     shutil.copytree(run_dir / "artifacts", art)
     with pytest.raises(pm.PapermillExecutionError) as err:
-        series.run_series(tmp_path / "a", {"artifacts_dir": str(art), "eval_data_dir": str(data_dir),
-                                           "eval_offset": 0, "eval_n": 50}, ["05"], log=quiet)
+        series.run_series(
+            tmp_path / "a",
+            {"artifacts_dir": str(art), "eval_data_dir": str(data_dir), "eval_offset": 0, "eval_n": 50},
+            ["05"],
+            log=quiet,
+        )
     assert err.value.ename == "ValueError" and "apple rows [0, 1, 2" in err.value.evalue
     mine = tmp_path / "mine"
     mine.mkdir()
     for category in ("apple", "banana"):
         np.save(mine / f"{category}.npy", helpers.load_drawings(category, 30, offset=1900, data_dir=data_dir))
-    series.run_series(tmp_path / "b", {"artifacts_dir": str(art), "eval_data_dir": str(mine),
-                                       "eval_offset": 0, "eval_n": 50}, ["05"], log=quiet)
+    series.run_series(
+        tmp_path / "b",
+        {"artifacts_dir": str(art), "eval_data_dir": str(mine), "eval_offset": 0, "eval_n": 50},
+        ["05"],
+        log=quiet,
+    )
     metrics = json.loads((art / "metrics.json").read_text())
     assert metrics["independent"]["n"] == 60 and metrics["independent"]["source"] == "eval_data_dir"

@@ -61,7 +61,7 @@ def test_a_real_drawing_round_trips(tmp_path):
 
 def test_arrays_work_too():
     canvas = np.ones((100, 60, 3))  # RGB floats in 0..1, white
-    canvas[20:80, 28:32] = 0       # a vertical bar
+    canvas[20:80, 28:32] = 0  # a vertical bar
     bitmap = helpers.sketch_to_bitmap(canvas)
     top, bottom, left, right = bounding_box(bitmap)
     assert (top, bottom) == (1, 26) and right - left < 6
@@ -84,8 +84,8 @@ def test_a_blank_canvas_is_refused_clearly(tmp_path):
 
 def test_strokes_on_a_transparent_canvas(tmp_path):
     """Drawing apps export dark strokes on transparent pixels: those count as white paper."""
-    rgba = np.zeros((300, 300, 4), np.uint8)           # fully transparent black
-    rgba[100:200, 140:160] = (0, 0, 0, 255)            # one opaque black bar
+    rgba = np.zeros((300, 300, 4), np.uint8)  # fully transparent black
+    rgba[100:200, 140:160] = (0, 0, 0, 255)  # one opaque black bar
     Image.fromarray(rgba, "RGBA").save(tmp_path / "bar.png")
     bitmap = helpers.sketch_to_bitmap(tmp_path / "bar.png")
     assert (bitmap > 0).sum() < 28 * 8  # a bar, not a filled square

@@ -17,8 +17,10 @@ GEOMETRIC_WIDTH = 16 * 28 / 304
 T = np.linspace(0, 2 * np.pi, 80)
 APPLE = [[140 + 80 * np.cos(T), 165 + 75 * np.sin(T)], [[138, 150], [95, 45]]]
 U = np.linspace(0.25, np.pi - 0.25, 60)
-BANANA = [[140 + 115 * np.cos(U), 70 + 110 * np.sin(U)],
-          [140 + 115 * np.cos(U[::-1]), 110 + 55 * np.sin(U[::-1])]]
+BANANA = [
+    [140 + 115 * np.cos(U), 70 + 110 * np.sin(U)],
+    [140 + 115 * np.cos(U[::-1]), 110 + 55 * np.sin(U[::-1])],
+]
 
 
 def as_lists(strokes):
@@ -26,6 +28,7 @@ def as_lists(strokes):
 
 
 # ------------------------------------------------------------ strokes to bitmap ----
+
 
 def test_a_drawing_becomes_a_google_style_bitmap():
     bitmap = sketches.strokes_to_bitmap(APPLE)
@@ -66,18 +69,27 @@ def test_scale_and_position_do_not_matter():
     assert np.abs(a.astype(int) - b).mean() < 2
 
 
-@pytest.mark.parametrize("strokes, words", [
-    ([], "empty"), ([[[5.0], [5.0]]], "single dot"), ([[[5, 5, 5], [7, 7, 7]]], "single dot"),
-    ([[[1.0, np.nan], [1.0, 2.0]]], "not numbers"), ([[[1.0, np.inf], [1.0, 2.0]]], "not numbers"),
-    ([[[0, 1e300], [0, 1]]], "beyond"), (["scribble"], "is not"), ([[[1, 2], [3]]], "as many"),
-    (5, "list of strokes"),
-])
+@pytest.mark.parametrize(
+    "strokes, words",
+    [
+        ([], "empty"),
+        ([[[5.0], [5.0]]], "single dot"),
+        ([[[5, 5, 5], [7, 7, 7]]], "single dot"),
+        ([[[1.0, np.nan], [1.0, 2.0]]], "not numbers"),
+        ([[[1.0, np.inf], [1.0, 2.0]]], "not numbers"),
+        ([[[0, 1e300], [0, 1]]], "beyond"),
+        (["scribble"], "is not"),
+        ([[[1, 2], [3]]], "as many"),
+        (5, "list of strokes"),
+    ],
+)
 def test_odd_strokes_are_refused_in_words(strokes, words):
     with pytest.raises(helpers.QuickDrawError, match=words):
         sketches.strokes_to_bitmap(strokes)
 
 
 # -------------------------------------------------- against Google's bitmaps ----
+
 
 @pytest.fixture(scope="module")
 def match(real_sample):
@@ -105,6 +117,7 @@ def test_border_centring_and_histogram_match_google(match):
 
 
 # ------------------------------------------------------------------ the pad ----
+
 
 @pytest.fixture(scope="module")
 def models():
@@ -141,12 +154,19 @@ def test_undo_and_clear(pad):
     assert pad.strokes == []
 
 
-@pytest.mark.parametrize("strokes, words", [
-    ([], "empty"), ([[[100.0], [100.0]]], "single dot"),
-    ([[[10.0, float("nan")], [10.0, 20.0]]], "not numbers"),
-    ([[[0.0, 1e300], [0.0, 1.0]]], "beyond"), (["scribble"], "is not"), ("scribble", "list of strokes"),
-    (5, "list of strokes"), (None, "empty"),
-])
+@pytest.mark.parametrize(
+    "strokes, words",
+    [
+        ([], "empty"),
+        ([[[100.0], [100.0]]], "single dot"),
+        ([[[10.0, float("nan")], [10.0, 20.0]]], "not numbers"),
+        ([[[0.0, 1e300], [0.0, 1.0]]], "beyond"),
+        (["scribble"], "is not"),
+        ("scribble", "list of strokes"),
+        (5, "list of strokes"),
+        (None, "empty"),
+    ],
+)
 def test_odd_drawings_give_a_message_not_an_exception(pad, strokes, words):
     pad.strokes = strokes
     assert words in pad.message
@@ -194,6 +214,7 @@ def test_an_interrupted_save_leaves_the_old_file_intact(tmp_path, monkeypatch):
     def broken_save(fh, *args, **kwargs):
         fh.write(b"half a file")
         raise OSError("disk full")
+
     monkeypatch.setattr(np, "save", broken_save)
     with pytest.raises(OSError, match="disk full"):
         sketches.append_drawings(tmp_path, "apple", np.zeros((1, 784), np.uint8))

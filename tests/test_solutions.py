@@ -46,10 +46,12 @@ def test_every_chapter_with_exercises_has_its_solutions(chapter):
         pytest.fail(f"{chapter.name} has no Exercises section")
     solution = series.SOLUTION_DIR / chapter.name
     assert solution.is_file(), f"{chapter.name} has exercises but no solutions/{chapter.name}"
-    n_exercises = sum(len(_exercises(text)) for text in _markdown(chapter)
-                      if text.lstrip().startswith("## Exercises"))
-    answered = sum(len(re.findall(r"^## Exercise \d+", text, flags=re.MULTILINE))
-                   for text in _markdown(solution))
+    n_exercises = sum(
+        len(_exercises(text)) for text in _markdown(chapter) if text.lstrip().startswith("## Exercises")
+    )
+    answered = sum(
+        len(re.findall(r"^## Exercise \d+", text, flags=re.MULTILINE)) for text in _markdown(solution)
+    )
     assert answered == n_exercises, f"solutions/{chapter.name} answers {answered} of {n_exercises}"
 
 
@@ -76,8 +78,13 @@ def test_solution_holds_on_the_smoke_run(solution, smoke_run, tmp_path):
     seconds = series.run_solutions(run_dir / "artifacts", tmp_path, [solution.name], smoke=True, log=quiet)
     assert list(seconds) == [solution.name]
     nb = nbformat.read(tmp_path / solution.name, as_version=4)
-    stderr = [o.text for c in nb.cells if c.cell_type == "code"
-              for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    stderr = [
+        o.text
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.get("name") == "stderr"
+    ]
     assert not stderr, f"{solution.name}: {stderr}"
 
 

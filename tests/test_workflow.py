@@ -37,8 +37,13 @@ def test_there_is_a_workflow():
 
 
 def test_actionlint_finds_nothing():
-    result = subprocess.run([actionlint(), "-no-color", *map(str, WORKFLOWS)], cwd=REPO_DIR,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [actionlint(), "-no-color", *map(str, WORKFLOWS)],
+        cwd=REPO_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -46,8 +51,9 @@ def test_actionlint_would_catch_a_fault(tmp_path):
     """The check can fail: a job without runs-on and an unknown expression context."""
     bad = tmp_path / "bad.yml"
     bad.write_text("on: push\njobs:\n  t:\n    steps:\n      - run: echo ${{ nope.x }}\n")
-    result = subprocess.run([actionlint(), "-no-color", str(bad)], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [actionlint(), "-no-color", str(bad)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode != 0 and "runs-on" in result.stdout
 
 

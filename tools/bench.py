@@ -45,15 +45,27 @@ SEEDS = (0, 1, 2)
 
 
 def machine():
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
         else platform.processor()
+    )
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     import keras
     import tensorflow as tf
-    return (f"{platform.node()}: {cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()} "
-            f"{platform.machine()}, Python {platform.python_version()}, TensorFlow {tf.__version__}, "
-            f"Keras {keras.__version__}")
+
+    return (
+        f"{platform.node()}: {cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()} "
+        f"{platform.machine()}, Python {platform.python_version()}, TensorFlow {tf.__version__}, "
+        f"Keras {keras.__version__}"
+    )
 
 
 def download_bytes(data_dir, n=1500):
@@ -93,8 +105,12 @@ print(json.dumps({"drawings": seen, "seconds": time.perf_counter() - start,
 
 def probe(classes, n, folder, mode):
     """Peak memory and speed of one pass, in a fresh process (peak RSS is per process)."""
-    out = subprocess.run([sys.executable, "-c", STREAM_PROBE, json.dumps([classes, n, str(folder), mode])],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", STREAM_PROBE, json.dumps([classes, n, str(folder), mode])],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -106,51 +122,69 @@ def bench_08(data_dir, work):
     scratch = time.perf_counter() - start
     start = time.perf_counter()
     series.run_series(work / "c08", {}, names=["08"], log=quiet)
-    print(f"   08 at default parameters: {scratch:.1f} s from scratch, {time.perf_counter() - start:.1f} s "
-          "cached (targets: within 5 minutes, a few seconds)")
+    print(
+        f"   08 at default parameters: {scratch:.1f} s from scratch, {time.perf_counter() - start:.1f} s "
+        "cached (targets: within 5 minutes, a few seconds)"
+    )
     m = json.loads((work / "c08/artifacts/multiclass_metrics.json").read_text())
     for name, c in m["configurations"].items():
         t = c["test"]
-        print(f"   {name:<9} top-1 {t['top1']:.2%} ± {t['top1_sd']:.2%}, top-3 {t['top3']:.2%} ± "
-              f"{t['top3_sd']:.2%} (seeds {c['seeds']}, {c['epochs']} epochs, {t['n']:,} unseen drawings)")
-    print("   classes curve (origin, top-1): " + ", ".join(
-        f"{c}: {v['top1']:.2%} (chance {v['chance']:.1%})" for c, v in m["classes_curve"].items()))
+        print(
+            f"   {name:<9} top-1 {t['top1']:.2%} ± {t['top1_sd']:.2%}, top-3 {t['top3']:.2%} ± "
+            f"{t['top3_sd']:.2%} (seeds {c['seeds']}, {c['epochs']} epochs, {t['n']:,} unseen drawings)"
+        )
+    print(
+        "   classes curve (origin, top-1): "
+        + ", ".join(f"{c}: {v['top1']:.2%} (chance {v['chance']:.1%})" for c, v in m["classes_curve"].items())
+    )
 
     classes = multiclass.SAMPLE_CATEGORIES
     rows = min(multiclass.npy_layout(helpers.find_category_file(data_dir, c))[1] for c in classes)
-    print(f"   streamed pipeline, {len(classes)} classes; stand-ins for more data: each file's {rows:,} rows "
-          "repeated 10 and 100 times (files on disk, as big as that many real rows)")
-    print(f"   {'data':>5} {'drawings':>11} {'on disk':>9} {'stream: peak RSS':>17} {'drawings/s':>11} "
-          f"{'in memory: peak RSS':>20}")
+    print(
+        f"   streamed pipeline, {len(classes)} classes; stand-ins for more data: each file's {rows:,} rows "
+        "repeated 10 and 100 times (files on disk, as big as that many real rows)"
+    )
+    print(
+        f"   {'data':>5} {'drawings':>11} {'on disk':>9} {'stream: peak RSS':>17} {'drawings/s':>11} "
+        f"{'in memory: peak RSS':>20}"
+    )
     for factor in (1, 10, 100):
         folder = work / f"x{factor}"
         folder.mkdir()
         for c in classes:
             base = helpers.load_from_folder(data_dir, c, n=rows)
             with open(folder / f"{c}.npy", "wb") as fh:  # the header, then the rows, factor times
-                np.lib.format.write_array_header_1_0(fh, {"descr": "|u1", "fortran_order": False,
-                                                          "shape": (rows * factor, 784)})
+                np.lib.format.write_array_header_1_0(
+                    fh, {"descr": "|u1", "fortran_order": False, "shape": (rows * factor, 784)}
+                )
                 for _ in range(factor):
                     fh.write(base.tobytes())
         s = probe(classes, rows * factor, folder, "stream")
         mem = probe(classes, rows * factor, folder, "memory") if factor <= 10 else None
         size = sum(f.stat().st_size for f in folder.iterdir())
         in_memory = f"{mem['peak_mb']:,.0f} MB" if mem else f"(not run: {size / 1e9:.1f} GB)"
-        print(f"   {factor:>4}x {s['drawings']:>11,} {size / 1e6:>7,.0f} MB {s['peak_mb']:>14,.0f} MB "
-              f"{s['drawings'] / s['seconds']:>11,.0f} {in_memory:>20}")
+        print(
+            f"   {factor:>4}x {s['drawings']:>11,} {size / 1e6:>7,.0f} MB {s['peak_mb']:>14,.0f} MB "
+            f"{s['drawings'] / s['seconds']:>11,.0f} {in_memory:>20}"
+        )
         for f in folder.iterdir():
             f.unlink()
 
     sys.path.insert(0, str(REPO / "tools"))
     import multiworker
+
     args = ["--classes", *classes, "--n", "500", "--epochs", "3", "--data-dir", data_dir]
-    print(f"   multi-worker script, {len(classes)} classes x 500 drawings, 3 epochs, batch 32 per worker, "
-          "one thread per worker (drawings/s of epochs 2-3)")
+    print(
+        f"   multi-worker script, {len(classes)} classes x 500 drawings, 3 epochs, batch 32 per worker, "
+        "one thread per worker (drawings/s of epochs 2-3)"
+    )
     for workers in (1, 2):
         reports = multiworker.launch(workers, args, work / f"mw{workers}", timeout=600)
         rate = reports[0]["drawings_per_second"]
-        print(f"   {workers} worker(s): {rate:,.0f} drawings/s in all"
-              + ("" if workers == 1 else f", identical weights: {identical(work / f'mw{workers}')}"))
+        print(
+            f"   {workers} worker(s): {rate:,.0f} drawings/s in all"
+            + ("" if workers == 1 else f", identical weights: {identical(work / f'mw{workers}')}")
+        )
 
 
 def identical(folder):
@@ -189,13 +223,17 @@ def main(argv=None):
     core = sum(s for name, s in seconds.items() if name[:2] <= "05")
     print(f"   whole series from scratch: {total:.1f} s (01-05: {core:.1f} s; target under 60 s)")
     m = json.loads((work / "default/artifacts/metrics.json").read_text())
-    print(f"   origin, test accuracy at 0.5: {m['test']['accuracy']:.2%}, astype(int): "
-          f"{m['test']['accuracy_astype_int']:.2%}, train: {m['train']['accuracy']:.2%}")
+    print(
+        f"   origin, test accuracy at 0.5: {m['test']['accuracy']:.2%}, astype(int): "
+        f"{m['test']['accuracy_astype_int']:.2%}, train: {m['train']['accuracy']:.2%}"
+    )
     start = time.perf_counter()
     again = series.run_series(work / "rerun", {}, log=quiet, progress=False)
     rerun = time.perf_counter() - start
-    print(f"   whole series again (a second make run: new run folder, shared experiment cache): "
-          f"{rerun:.1f} s (06: {again.get('06_experiments.ipynb', 0):.1f} s)")
+    print(
+        f"   whole series again (a second make run: new run folder, shared experiment cache): "
+        f"{rerun:.1f} s (06: {again.get('06_experiments.ipynb', 0):.1f} s)"
+    )
 
     if not local:
         print("\nno local folder of drawings (set QUICKDRAW_DATA_DIR): parts 2 and 4 need one; stopping")
@@ -205,37 +243,56 @@ def main(argv=None):
     for seed in SEEDS:
         run = work / f"seed{seed}"
         series.run_series(run, {"seed": seed}, names=["02"], log=quiet, progress=False)
-        series.run_series(run, {"seed": seed, "model": "both", "eval_data_dir": data_dir,
-                                "eval_offset": 1500}, names=["04", "05"], log=quiet,
-                          progress=False)
+        series.run_series(
+            run,
+            {"seed": seed, "model": "both", "eval_data_dir": data_dir, "eval_offset": 1500},
+            names=["04", "05"],
+            log=quiet,
+            progress=False,
+        )
         for name in helpers.CONFIGS:
             h = json.loads((run / f"artifacts/history_{name}.json").read_text())
             mm = json.loads((run / f"artifacts/metrics_{name}.json").read_text())
             per_epoch = statistics.median(h["epoch_seconds"][1:])
             results.setdefault(name, []).append(
-                (mm["independent"]["accuracy"], mm["test"]["accuracy"], per_epoch,
-                 h["n_fit"] / per_epoch, h["fit_seconds"], h["epochs_run"]))
-    print(f"   {'config':<9} {'independent acc (mean ± sd, n=1000)':>36} {'test acc':>9} "
-          f"{'s/epoch':>8} {'drawings/s':>11} {'fit s':>6} {'epochs':>6}")
+                (
+                    mm["independent"]["accuracy"],
+                    mm["test"]["accuracy"],
+                    per_epoch,
+                    h["n_fit"] / per_epoch,
+                    h["fit_seconds"],
+                    h["epochs_run"],
+                )
+            )
+    print(
+        f"   {'config':<9} {'independent acc (mean ± sd, n=1000)':>36} {'test acc':>9} "
+        f"{'s/epoch':>8} {'drawings/s':>11} {'fit s':>6} {'epochs':>6}"
+    )
     for name, rows in results.items():
         cols = list(zip(*rows))
-        print(f"   {name:<9} {statistics.mean(cols[0]):>27.2%} ± {statistics.stdev(cols[0]):.2%} "
-              f"{statistics.mean(cols[1]):>9.2%} {statistics.mean(cols[2]):>8.2f} "
-              f"{statistics.mean(cols[3]):>11,.0f} {statistics.mean(cols[4]):>6.1f} {cols[5][0]:>6}")
+        print(
+            f"   {name:<9} {statistics.mean(cols[0]):>27.2%} ± {statistics.stdev(cols[0]):.2%} "
+            f"{statistics.mean(cols[1]):>9.2%} {statistics.mean(cols[2]):>8.2f} "
+            f"{statistics.mean(cols[3]):>11,.0f} {statistics.mean(cols[4]):>6.1f} {cols[5][0]:>6}"
+        )
         print(f"   {'':<9} per seed {SEEDS}: " + ", ".join(f"{r[0]:.2%}" for r in rows))
     print("   target: improved at least 98.50% on the independent sample")
 
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\n3. peak memory: largest notebook kernel {peak:,.0f} MB RSS, this runner {own:,.0f} MB "
-          "(target under 2 GB)")
+    print(
+        f"\n3. peak memory: largest notebook kernel {peak:,.0f} MB RSS, this runner {own:,.0f} MB "
+        "(target under 2 GB)"
+    )
 
     sent, requests = download_bytes(data_dir)
     assert requests > 0, "the download went nowhere near the server"
     full = sum(FULL_SIZES.values())
-    print(f"\n4. download of 1,500 + 1,500 drawings through a local Range server: {sent:,} bytes "
-          f"in {requests} requests ({sent / 1e6:.2f} MB; target under 2.5 MB), against {full:,} "
-          f"bytes for the two full files ({full / sent:,.0f} times more)")
+    print(
+        f"\n4. download of 1,500 + 1,500 drawings through a local Range server: {sent:,} bytes "
+        f"in {requests} requests ({sent / 1e6:.2f} MB; target under 2.5 MB), against {full:,} "
+        f"bytes for the two full files ({full / sent:,.0f} times more)"
+    )
     bench_08(data_dir, work)
     print(f"\nrun folders: {work}")
 

@@ -21,9 +21,11 @@ from urllib.parse import unquote, urlsplit
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 CHAPTER = re.compile(r"^\d\d_[\w-]+\.ipynb$")
-CREDIT = ('Drawings from the <a href="https://github.com/googlecreativelab/quickdraw-dataset">Quick, '
-          'Draw! dataset</a> by Google Creative Lab, licensed '
-          '<a href="https://creativecommons.org/licenses/by/4.0/">CC BY 4.0</a>.')
+CREDIT = (
+    'Drawings from the <a href="https://github.com/googlecreativelab/quickdraw-dataset">Quick, '
+    "Draw! dataset</a> by Google Creative Lab, licensed "
+    '<a href="https://creativecommons.org/licenses/by/4.0/">CC BY 4.0</a>.'
+)
 
 
 def default_source():
@@ -117,10 +119,16 @@ def build(source, out_dir):
 
 
 def index_page(entries, source):
-    where = ("the committed notebooks" if Path(source).resolve() == (REPO_DIR / "notebooks").resolve()
-             else f"the run {Path(source).resolve().parent.name}")
-    items = "\n".join(f'  <li><a href="{html.escape(href)}">{html.escape(title)}</a><br>'
-                      f"<span>{html.escape(line)}</span></li>" for href, title, line in entries)
+    where = (
+        "the committed notebooks"
+        if Path(source).resolve() == (REPO_DIR / "notebooks").resolve()
+        else f"the run {Path(source).resolve().parent.name}"
+    )
+    items = "\n".join(
+        f'  <li><a href="{html.escape(href)}">{html.escape(title)}</a><br>'
+        f"<span>{html.escape(line)}</span></li>"
+        for href, title, line in entries
+    )
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -43,8 +43,9 @@ def free_ports(count):
 
 def tf_config(ports, index):
     """The TF_CONFIG of worker ``index`` in a cluster of workers on 127.0.0.1."""
-    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
-                       "task": {"type": "worker", "index": index}})
+    return json.dumps(
+        {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
+    )
 
 
 def start_workers(workers, worker_args, out, ports=None):
@@ -54,8 +55,13 @@ def start_workers(workers, worker_args, out, ports=None):
     ports = ports or free_ports(workers)
     procs = []
     for i in range(workers):
-        env = {**os.environ, "TF_CONFIG": tf_config(ports, i), "TF_CPP_MIN_LOG_LEVEL": "3",
-               "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "-1"}
+        env = {
+            **os.environ,
+            "TF_CONFIG": tf_config(ports, i),
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "OMP_NUM_THREADS": "1",
+            "CUDA_VISIBLE_DEVICES": "-1",
+        }
         command = [sys.executable, str(HERE), "--worker", *worker_args, "--out", str(out)]
         with open(out / f"worker-{i}.log", "w") as log:  # the child keeps its own copy of the file
             procs.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
@@ -94,8 +100,11 @@ def launch(workers, worker_args, out, timeout=300):
     procs = start_workers(workers, worker_args, out)
     codes = wait_workers(procs, timeout)
     if any(codes):
-        logs = "\n".join(f"--- worker {i} (exit {c}):\n" + tail(Path(out) / f"worker-{i}.log")
-                         for i, c in enumerate(codes) if c)
+        logs = "\n".join(
+            f"--- worker {i} (exit {c}):\n" + tail(Path(out) / f"worker-{i}.log")
+            for i, c in enumerate(codes)
+            if c
+        )
         raise RuntimeError(f"a worker failed or the {timeout} s were up (exit codes {codes}):\n{logs}")
     return [json.loads((Path(out) / f"worker-{i}.json").read_text()) for i in range(workers)]
 
@@ -120,8 +129,10 @@ def agree_on_epoch(strategy, backup):
                 return
             previous = Path(backup._prev_weights_path)
             if mine - lowest != 1 or not previous.is_file() or lowest == 0:
-                raise RuntimeError(f"the workers' backups hold epochs {restored.tolist()}: they cannot "
-                                   f"resume together; delete {Path(backup.backup_dir).parent}, start again")
+                raise RuntimeError(
+                    f"the workers' backups hold epochs {restored.tolist()}: they cannot "
+                    f"resume together; delete {Path(backup.backup_dir).parent}, start again"
+                )
             self.model.load_weights(str(previous))
             self.model._initial_epoch = lowest
 
@@ -131,6 +142,7 @@ def agree_on_epoch(strategy, backup):
 def worker(args):
     """One worker: the strategy first (before any other TensorFlow op), then model, data, fit."""
     import tensorflow as tf
+
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
@@ -139,38 +151,54 @@ def worker(args):
 
     import helpers
     import multiclass
+
     patched = not args.no_patch and multiclass.patch_keras_for_multi_worker()
     index = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("index", 0)
     out = Path(args.out)
     classes = multiclass.check_classes(args.classes)
     helpers.set_seed(args.seed)
     with strategy.scope():
-        model = helpers.build_cnn(classes=len(classes), name=args.config,
-                                  **helpers.CONFIGS[args.config])
-    ds = multiclass.stream(classes, args.n, args.offset, args.data_dir or None, seed=args.seed,
-                           batch_size=args.batch_size * strategy.num_replicas_in_sync)
+        model = helpers.build_cnn(classes=len(classes), name=args.config, **helpers.CONFIGS[args.config])
+    ds = multiclass.stream(
+        classes,
+        args.n,
+        args.offset,
+        args.data_dir or None,
+        seed=args.seed,
+        batch_size=args.batch_size * strategy.num_replicas_in_sync,
+    )
     options = tf.data.Options()  # every worker reads all rows and keeps its share of the batches
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     ds = ds.with_options(options)
     epochs_run, times = [], []
     log = keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda e, logs: (epochs_run.append(e), times.append(time.perf_counter())),
-        on_epoch_end=lambda e, logs: times.__setitem__(-1, time.perf_counter() - times[-1]))
+        on_epoch_end=lambda e, logs: times.__setitem__(-1, time.perf_counter() - times[-1]),
+    )
     # double_checkpoint: keep the previous epoch's backup too (a worker killed while saving leaves a
     # corrupt file, and AgreeOnEpoch may need to step back)
     backup = keras.callbacks.BackupAndRestore(str(out / "backup" / f"worker-{index}"), double_checkpoint=True)
     agree = agree_on_epoch(strategy, backup)
     start = time.perf_counter()
-    hist = model.fit(ds, epochs=args.epochs, callbacks=[backup, agree, log], verbose=2 if index == 0 else 0,
-                     shuffle=False)  # the stream shuffles
+    hist = model.fit(
+        ds, epochs=args.epochs, callbacks=[backup, agree, log], verbose=2 if index == 0 else 0, shuffle=False
+    )  # the stream shuffles
     seconds = time.perf_counter() - start
     np.savez(out / f"weights-{index}.npz", *model.get_weights())
     steady = times[1:] or times
-    report = {"index": index, "workers": strategy.num_replicas_in_sync, "epochs_run": epochs_run,
-              "epoch_seconds": times, "fit_seconds": seconds, "classes": classes, "n": args.n,
-              "drawings_per_second": len(classes) * args.n / (sum(steady) / len(steady)) if steady else None,
-              "history": {k: [float(v) for v in vs] for k, vs in hist.history.items()},
-              "patched": patched, "keras": keras.__version__}
+    report = {
+        "index": index,
+        "workers": strategy.num_replicas_in_sync,
+        "epochs_run": epochs_run,
+        "epoch_seconds": times,
+        "fit_seconds": seconds,
+        "classes": classes,
+        "n": args.n,
+        "drawings_per_second": len(classes) * args.n / (sum(steady) / len(steady)) if steady else None,
+        "history": {k: [float(v) for v in vs] for k, vs in hist.history.items()},
+        "patched": patched,
+        "keras": keras.__version__,
+    }
     helpers.save_json(out / f"worker-{index}.json", report)
 
 
@@ -188,21 +216,43 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1, help="CPU threads per worker")
     ap.add_argument("--timeout", type=float, default=300, help="seconds before all workers are stopped")
     ap.add_argument("--out", default="runs/multiworker")
-    ap.add_argument("--no-patch", action="store_true",
-                    help="leave Keras unpatched (to see whether a Keras release still needs the patch)")
+    ap.add_argument(
+        "--no-patch",
+        action="store_true",
+        help="leave Keras unpatched (to see whether a Keras release still needs the patch)",
+    )
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         worker(args)
         return 0
-    worker_args = ["--classes", *args.classes, "--n", str(args.n), "--offset", str(args.offset),
-                   "--data-dir", args.data_dir, "--epochs", str(args.epochs),
-                   "--batch-size", str(args.batch_size), "--config", args.config, "--seed", str(args.seed),
-                   "--threads", str(args.threads), *(["--no-patch"] if args.no_patch else [])]
+    worker_args = [
+        "--classes",
+        *args.classes,
+        "--n",
+        str(args.n),
+        "--offset",
+        str(args.offset),
+        "--data-dir",
+        args.data_dir,
+        "--epochs",
+        str(args.epochs),
+        "--batch-size",
+        str(args.batch_size),
+        "--config",
+        args.config,
+        "--seed",
+        str(args.seed),
+        "--threads",
+        str(args.threads),
+        *(["--no-patch"] if args.no_patch else []),
+    ]
     reports = launch(args.workers, worker_args, args.out, args.timeout)
     for r in reports:
-        print(f"worker {r['index']}: epochs {r['epochs_run']}, {r['fit_seconds']:.1f} s, "
-              f"{r['drawings_per_second']:,.0f} drawings/s; final loss {r['history']['loss'][-1]:.4f}")
+        print(
+            f"worker {r['index']}: epochs {r['epochs_run']}, {r['fit_seconds']:.1f} s, "
+            f"{r['drawings_per_second']:,.0f} drawings/s; final loss {r['history']['loss'][-1]:.4f}"
+        )
     return 0
 
 
