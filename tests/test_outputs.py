@@ -5,7 +5,6 @@ import re
 from pathlib import Path
 
 import nbformat
-import pytest
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 COMMITTED = [
