@@ -64,9 +64,10 @@ def pytest_report_header(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """nbval's cells re-execute the committed notebooks at their default parameters: slow."""
+    """Slow: nbval's cells (they re-execute the committed notebooks at their default parameters)
+    and every test that needs the papermill smoke run of the series."""
     for item in items:
-        if item.path.suffix == ".ipynb":
+        if item.path.suffix == ".ipynb" or "smoke_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
 
 

@@ -118,6 +118,7 @@ def test_top_k_accuracy_and_confusions():
 WORKER_ARGS = ["--classes", *CLASSES, "--n", "40", "--batch-size", "16"]
 
 
+@pytest.mark.slow
 def test_two_workers_hold_identical_weights_after_training(folder, tmp_path):
     reports = multiworker.launch(
         2, [*WORKER_ARGS, "--epochs", "2", "--data-dir", str(folder)], tmp_path, timeout=150
@@ -132,6 +133,7 @@ def test_two_workers_hold_identical_weights_after_training(folder, tmp_path):
     assert reports[0]["history"]["loss"] == reports[1]["history"]["loss"]
 
 
+@pytest.mark.slow
 def test_a_killed_worker_resumes_from_backup_and_restore(folder, tmp_path):
     args = [*WORKER_ARGS, "--epochs", "8", "--data-dir", str(folder)]
     saved = tmp_path / "backup" / "worker-0" / "training_metadata.json"
@@ -163,6 +165,7 @@ def test_a_killed_worker_resumes_from_backup_and_restore(folder, tmp_path):
     assert all(np.array_equal(w0[key], w1[key]) for key in w0.files)
 
 
+@pytest.mark.slow
 def test_worker_training_without_the_patch_still_fails_on_this_keras(folder, tmp_path):
     """Fails the day a Keras release runs fit under MultiWorkerMirroredStrategy as shipped: then
     remove multiclass.patch_keras_for_multi_worker (and change keras_needs_multi_worker_patch)."""
