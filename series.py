@@ -15,7 +15,8 @@ done so far); it stays quiet under CI (``CI`` set) or when the output is not a t
 ``--solutions [ARTIFACTS_DIR]`` runs the exercise solutions (``solutions/``) against the artifacts
 of a run (default ``runs/latest/artifacts``); a solution whose assertion fails stops with an error.
 
-``--in-place`` re-executes the committed notebooks (at their default parameters) into a
+``--in-place`` re-executes the committed notebooks (at their default parameters), then the solutions
+against their artifacts, into a
 temporary folder, and replaces the committed ones only when all of them succeeded.
 """
 
@@ -320,16 +321,20 @@ def parse_params(pairs):
     return {name: parse_value(value) for name, value in pairs}
 
 
-def execute_in_place(log=print):
-    """Re-execute the committed notebooks at their defaults (artifacts in ../artifacts); copy
-    the results over the committed ones only if every notebook succeeded."""
+def execute_in_place(log=print, chapters=True):
+    """Re-execute the committed notebooks at their defaults (artifacts in ../artifacts), then the
+    solutions against those artifacts; copy the results over the committed ones only if every
+    notebook succeeded. ``chapters=False``: only the solutions, against the artifacts already there."""
     import tempfile
 
+    artifacts = REPO_DIR / "artifacts"
     with tempfile.TemporaryDirectory(prefix="quickdraw-notebooks-") as tmp:
-        seconds = run_series(tmp, {"artifacts_dir": str(REPO_DIR / "artifacts")}, log=log)
-        for path in notebooks():
-            text = (Path(tmp) / "notebooks" / path.name).read_text()
-            path.write_text(_without_injected_cell(text))
+        seconds = run_series(tmp, {"artifacts_dir": str(artifacts)}, log=log) if chapters else {}
+        seconds.update(run_solutions(artifacts, Path(tmp) / "solutions", log=log))
+        done = [(p, Path(tmp) / "notebooks" / p.name) for p in (notebooks() if chapters else [])]
+        done += [(p, Path(tmp) / "solutions" / p.name) for p in solutions()]
+        for path, executed in done:
+            path.write_text(_without_injected_cell(executed.read_text()))
     return seconds
 
 

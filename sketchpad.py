@@ -280,7 +280,7 @@ function render({ model, el }) {
     const names = Object.keys(probs);
     if (names.length) {
       const p = probs[names[0]], top = p > 0.5 ? cats[0] : cats[1];
-      verdict.textContent = top + "  (" + names[0] + ": p = " + (p > 0.5 ? p : 1 - p).toFixed(2) + ")";
+      verdict.textContent = top + "  (" + names[0] + ": p = " + (p > 0.5 ? p : 1 - p).toFixed(3) + ")";
       verdict.dataset.label = top;
       verdict.dataset.p = String(p > 0.5 ? p : 1 - p);
     } else {
