@@ -58,7 +58,8 @@ solutions: install
 bench: install
 	$(PY) tools/bench.py
 
-# Re-execute the committed notebooks (the outputs GitHub shows) at their default parameters;
+# Re-execute the committed notebooks (the outputs GitHub shows) at their default parameters, then the
+# solutions against their artifacts;
 # they are replaced only if every notebook ran. Offline: QUICKDRAW_DATA_DIR=... make notebooks
 notebooks: install
 	$(PY) -m series --in-place

@@ -16,8 +16,8 @@ done so far); it stays quiet under CI (``CI`` set) or when the output is not a t
 of a run (default ``runs/latest/artifacts``); a solution whose assertion fails stops with an error.
 
 ``--in-place`` re-executes the committed notebooks (at their default parameters), then the solutions
-against their artifacts, into a
-temporary folder, and replaces the committed ones only when all of them succeeded.
+against their artifacts, into a temporary folder, and replaces the committed ones only when all of
+them succeeded.
 """
 
 from __future__ import annotations
