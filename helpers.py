@@ -30,11 +30,11 @@ from quickdraw_data import (  # noqa: F401  (re-exported for the chapters)
     NotEnoughRowsError,
     QuickDrawError,
     UnknownCategoryError,
-    _replacing,
     category_url,
     find_category_file,
     load_drawings,
     load_from_folder,
+    replacing,
     shown_path,
 )
 
@@ -182,7 +182,7 @@ def save_json(path, obj):
     """
     as_json = lambda o: o.item() if hasattr(o, "item") and np.ndim(o) == 0 else np.asarray(o).tolist()
     text = json.dumps(obj, indent=2, default=as_json) + "\n"  # fails before anything is written
-    with _replacing(path) as fh:
+    with replacing(path) as fh:
         fh.write(text.encode())
 
 

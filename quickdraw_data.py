@@ -17,6 +17,7 @@ import http.client
 import io
 import os
 import sys
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -214,7 +215,7 @@ def _cached_download(category, n, offset, cache, progress, timeout, searched):
     if have is not None:
         rows = np.concatenate([np.asarray(have), rows])
     del have
-    _atomic_save(path, rows)
+    atomic_save(path, rows)
     return rows[offset:need].copy()
 
 
@@ -300,25 +301,33 @@ def _progress_bar(total, label):
 
 
 @contextlib.contextmanager
-def _replacing(path):
-    """A temporary file beside ``path``, opened for writing, that replaces ``path`` only if the
-    block completes: an interrupted write never leaves a corrupt file behind."""
+def replacing(path):
+    """A temporary file beside ``path`` (a unique name, from ``tempfile.mkstemp``), opened for
+    writing, that replaces ``path`` only if the block completes: an interrupted write never leaves
+    a corrupt file behind. Every file the project writes goes through it.
+
+    Used by load_drawings, helpers.save_json and sketches.append_drawings; explained in
+    01_data_exploration.ipynb
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with open(tmp, "wb") as fh:
+        with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
 
 
-def _atomic_save(path, array):
-    """Write ``array`` to ``path`` as .npy, atomically."""
-    with _replacing(path) as fh:
+def atomic_save(path, array):
+    """Write ``array`` to ``path`` as .npy, atomically (see ``replacing``).
+
+    Explained in 01_data_exploration.ipynb
+    """
+    with replacing(path) as fh:
         np.save(fh, array, allow_pickle=False)
 
 

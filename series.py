@@ -82,11 +82,10 @@ def _load_timings():
 def _save_timings(key, seconds):
     timings = _load_timings()
     timings[key] = seconds
-    path = timings_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(timings, indent=1) + "\n")
-    os.replace(tmp, path)
+    from quickdraw_data import replacing  # numpy only: no TensorFlow in the runner
+
+    with replacing(timings_path()) as fh:
+        fh.write((json.dumps(timings, indent=1) + "\n").encode())
 
 
 def _clock(seconds):

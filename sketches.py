@@ -17,12 +17,11 @@ Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+import quickdraw_data
 from helpers import QuickDrawError
 
 SIDE = 28  # Google's bitmaps are 28x28
@@ -283,7 +282,11 @@ def strokes_to_bitmap(strokes):
 
 
 def stroke_length(simplified, side=SIDE):
-    """Total length of simplified strokes, in pixels of the (side x side) bitmap."""
+    """Total length of simplified strokes, in pixels of the (side x side) bitmap: with the ink, it
+    gives the stroke width (ink / length) that compare_with_google reports.
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
     scale = side / (ORIGINAL_SIDE + 2 * PADDING + LINE_WIDTH)
     return sum(float(np.hypot(*np.diff(np.asarray(s[:2], float), axis=1)).sum()) for s in simplified) * scale
 
@@ -399,13 +402,5 @@ def append_drawings(folder, category, bitmaps):
                 f"{old.dtype} {old.shape}; move it away"
             )
         rows = np.concatenate([old, rows])
-    fd, tmp = tempfile.mkstemp(prefix=f".{category}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, rows, allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    quickdraw_data.atomic_save(path, rows)
     return len(rows)

@@ -157,7 +157,10 @@ def _colour_occlusion(heat, bitmap, size):
 
 
 def with_article(noun):
-    """'an apple', 'a banana'."""
+    """'an apple', 'a banana': the pad's messages name the run's categories.
+
+    Used by SketchPad, explained in 07_what_the_network_sees.ipynb
+    """
     return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
 
 
@@ -401,6 +404,13 @@ class SketchPad(anywidget.AnyWidget):
         self._count_saved()
         self.observe(self._on_strokes, names="strokes")
         self.on_msg(self._on_msg)
+
+    def __repr__(self):
+        # What a page without a live kernel (GitHub, nbviewer) shows in place of the pad.
+        return (
+            f"SketchPad ({' / '.join(self.categories)}): a drawing pad that runs in JupyterLab; "
+            "the figure below shows scripted drawings"
+        )
 
     @traitlets.validate("strokes")
     def _valid_strokes(self, proposal):
