@@ -329,7 +329,8 @@ def execute_in_place(log=print, chapters=True):
     artifacts = REPO_DIR / "artifacts"
     with tempfile.TemporaryDirectory(prefix="quickdraw-notebooks-") as tmp:
         seconds = run_series(tmp, {"artifacts_dir": str(artifacts)}, log=log) if chapters else {}
-        seconds.update(run_solutions(artifacts, Path(tmp) / "solutions", log=log))
+        solved = run_solutions(artifacts, Path(tmp) / "solutions", log=log)
+        seconds.update({f"solutions/{name}": s for name, s in solved.items()})
         done = [(p, Path(tmp) / "notebooks" / p.name) for p in (notebooks() if chapters else [])]
         done += [(p, Path(tmp) / "solutions" / p.name) for p in solutions()]
         for path, executed in done:
