@@ -306,8 +306,8 @@ def replacing(path):
     writing, that replaces ``path`` only if the block completes: an interrupted write never leaves
     a corrupt file behind. Every file the project writes goes through it.
 
-    Used by load_drawings, helpers.save_json and sketches.append_drawings; explained in
-    01_data_exploration.ipynb
+    Used by load_drawings, helpers.save_json and sketches.append_drawings.
+    Explained in 01_data_exploration.ipynb
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
