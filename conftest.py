@@ -71,6 +71,10 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
+# Chapters that read nothing the others write (08 loads its own drawings): nbval may run them in
+# the other worker, beside the chain 01-07, which keeps the two workers about equally busy.
+STANDALONE_NOTEBOOKS = {"notebooks/08_many_categories.ipynb"}
+
 # Files whose tests share the papermill smoke run of the series: one worker runs them, so it runs once.
 SMOKE_RUN_FILES = {"tests/test_series.py", "tests/test_solutions.py"}
 
@@ -80,6 +84,8 @@ def work_unit(nodeid):
     the notebooks under nbval, in order (each reads what the one before wrote in ../artifacts);
     the files that share the smoke run; else each test file whole."""
     path = nodeid.split("::")[0]
+    if path in STANDALONE_NOTEBOOKS:
+        return path
     if path.endswith(".ipynb"):
         return "notebooks"
     return "smoke run" if path in SMOKE_RUN_FILES else path
