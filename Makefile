@@ -38,7 +38,7 @@ run: install
 test: install
 	$(PY) -m pytest $(TEST_ARGS)
 
-# For iterating: all but the tests marked slow (notebooks and browser), in about a minute.
+# For iterating: all but the tests marked slow (notebooks, smoke run, workers, browser): about 25 s.
 test-fast: install
 	$(PY) -m pytest -m "not slow" tests
 
