@@ -31,7 +31,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 run: install
-	$(PY) -m series $(if $(RUN_DIR),--run-dir $(RUN_DIR)) $(PARAMS)
+	$(PY) -m quickdraw_cnn.series $(if $(RUN_DIR),--run-dir $(RUN_DIR)) $(PARAMS)
 
 # Everything: unit tests, ruff and the workflow lint, the HTML pages, the series under papermill and
 # nbval on the committed notebooks (tests/test_lint.py runs what make lint runs).
@@ -53,7 +53,7 @@ html: install
 # The worked solutions (solutions/) against the artifacts of a run of the series: runs/latest/artifacts
 # after make run, or ARTIFACTS=path/to/artifacts; executed copies go to runs/solutions-<date-time>/.
 solutions: install
-	$(PY) -m series --solutions $(ARTIFACTS)
+	$(PY) -m quickdraw_cnn.series --solutions $(ARTIFACTS)
 
 bench: install
 	$(PY) tools/bench.py
@@ -62,7 +62,7 @@ bench: install
 # solutions against their artifacts;
 # they are replaced only if every notebook ran. Offline: QUICKDRAW_DATA_DIR=... make notebooks
 notebooks: install
-	$(PY) -m series --in-place
+	$(PY) -m quickdraw_cnn.series --in-place
 
 clean:
 	rm -rf runs artifacts $(HTML_DIR)

@@ -5,7 +5,7 @@ clone (``../shared/quickdraw/numpy_bitmap``, as in CI), the tests use real drawi
 clone with neither, they generate apple- and banana-like drawings and point
 ``QUICKDRAW_DATA_DIR`` at them, so the notebooks run by papermill and nbval read them too.
 No test reaches the network: the download URL points at a closed local port. Experiment results
-(helpers.cached) go to a temporary folder, never into the repository's cache/.
+(cached) go to a temporary folder, never into the repository's cache/.
 
 Slow tests (marked ``slow``: notebooks run by papermill or nbval, a browser) say what they are doing
 when they start, with the time since the session began; ``make test-fast`` leaves them out.

@@ -1,9 +1,9 @@
 """Shared helpers for the quickdraw-cnn notebook series.
 
-Grouped by concern: data (re-exported from quickdraw_data, the Quick, Draw! client), dataset
-(labels and splits), artifacts (what one chapter hands to the next), shape math, model,
-plotting, evaluation, sketches (re-exported from sketches.py: your own drawings as bitmaps) and
-experiments.
+Grouped by concern: dataset (labels and splits), artifacts (what one chapter hands to the next),
+shape math, model, training, plotting and evaluation. Everything else is in the package
+``quickdraw_cnn`` (the data client, sketches, the sketch pad, many categories, the experiment
+cache, the series runner); import a name from the module that defines it.
 Each public helper's docstring ends with the chapter that explains it.
 
 Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
@@ -19,24 +19,9 @@ from pathlib import Path
 import numpy as np
 
 # ---------------------------------------------------------------- data ----
-# Loading drawings (folder, cache, Range download) lives in quickdraw_data.py; the chapters
-# use it through helpers.
-from quickdraw_data import (  # noqa: F401  (re-exported for the chapters)
-    BASE_URL,
-    REPO_DIR,
-    ROW_BYTES,
-    DataFormatError,
-    DownloadError,
-    NotEnoughRowsError,
-    QuickDrawError,
-    UnknownCategoryError,
-    category_url,
-    find_category_file,
-    load_drawings,
-    load_from_folder,
-    replacing,
-    shown_path,
-)
+# Loading drawings (folder, cache, Range download) is the data client's: quickdraw_cnn/data.py.
+from quickdraw_cnn.data import QuickDrawError, load_drawings, shown_path
+from quickdraw_cnn.files import write_json
 
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -180,10 +165,7 @@ def save_json(path, obj):
 
     Explained in 04_training.ipynb
     """
-    as_json = lambda o: o.item() if hasattr(o, "item") and np.ndim(o) == 0 else np.asarray(o).tolist()
-    text = json.dumps(obj, indent=2, default=as_json) + "\n"  # fails before anything is written
-    with replacing(path) as fh:
-        fh.write(text.encode())
+    write_json(path, obj)
 
 
 def load_json(path):
@@ -379,10 +361,7 @@ def build_cnn(
 # Configurations by name: keyword arguments of build_cnn (the number of classes is given apart).
 # The improved configuration trains longer (improved_epochs in 04, 06 and 08);
 # 06_experiments.ipynb measures what each change earns.
-CONFIGS = {
-    "origin": {},
-    "improved": {"augment": True, "filters": [16, 32, 64], "padding": "same"},
-}
+CONFIGS = {"origin": {}, "improved": {"augment": True, "filters": [16, 32, 64], "padding": "same"}}
 
 
 def model_names(model):
@@ -559,75 +538,3 @@ def load_model(artifacts_dir, name, split=None):
                 f"since): run 04_training.ipynb again (with model = {name!r})."
             )
     return keras.models.load_model(path)
-
-
-# ------------------------------------------------------------- sketches ----
-# Your own drawings (images or strokes) as bitmaps live in sketches.py; these names stay reachable
-# as helpers.<name>. Imported on first use: sketches.py itself imports helpers.
-
-_SKETCH_NAMES = {
-    "NotAnImageError",
-    "BlankCanvasError",
-    "StrokesError",
-    "sketch_to_bitmap",
-    "draw_sketch",
-    "strokes_to_bitmap",
-}
-
-
-def __getattr__(name):
-    if name in _SKETCH_NAMES:
-        import sketches
-
-        return getattr(sketches, name)
-    raise AttributeError(f"module 'helpers' has no attribute {name!r}")
-
-
-# ---------------------------------------------------------- experiments ----
-
-
-def _code_version():
-    """Versions of what a training result depends on besides its data: Keras and the code."""
-    import hashlib
-    import inspect
-
-    import keras
-
-    code = "".join(
-        inspect.getsource(f) for f in (build_cnn, train, validation_slice, scale, predict_proba, accuracy)
-    )
-    return f"keras {keras.__version__}, code {hashlib.sha256(code.encode()).hexdigest()[:12]}"
-
-
-def experiment_cache_dir():
-    """The folder where ``cached`` keeps experiment results, shared by every run so that a rerun
-    at the same parameters trains nothing: ``$QUICKDRAW_EXPERIMENT_CACHE``, else ``cache/experiments``
-    in the repository. Results are keyed by everything they depend on, so sharing is safe.
-
-    Explained in 06_experiments.ipynb
-    """
-    folder = os.environ.get("QUICKDRAW_EXPERIMENT_CACHE") or REPO_DIR / "cache" / "experiments"
-    return Path(folder).expanduser().resolve()  # made by the first result cached there
-
-
-def cached(folder, key, compute):
-    """``compute()``'s JSON-able result, stored in ``folder`` under a hash of ``key`` (a dict of
-    everything the result depends on; the Keras version and the training code are added): a
-    rerun with the same key recomputes nothing. An unreadable cache file is computed again.
-
-    Explained in 06_experiments.ipynb
-    """
-    import hashlib
-
-    key = json.loads(json.dumps({**key, "version": _code_version()}, sort_keys=True, default=str))
-    blob = json.dumps(key, sort_keys=True)
-    path = artifact(folder, f"{hashlib.sha256(blob.encode()).hexdigest()[:16]}.json")
-    try:
-        stored = json.loads(path.read_text())
-        if stored["key"] == key:
-            return stored["result"]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    result = compute()
-    save_json(path, {"key": key, "result": result})
-    return result

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-import series
+from quickdraw_cnn import series
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 SHARED_SAMPLE = REPO_DIR.parent / "shared" / "quickdraw" / "numpy_bitmap"

@@ -24,7 +24,7 @@ import nbformat
 import numpy as np
 import pytest
 
-import series
+from quickdraw_cnn import series
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 RESULTS = REPO_DIR / "runs" / "browser-test"

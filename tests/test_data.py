@@ -17,7 +17,7 @@ import pytest
 from npy_server import QuickDrawServer, npy_bytes, npy_bytes_with_header
 from synthetic import draw_synthetic
 
-import quickdraw_data as qd
+from quickdraw_cnn import data as qd
 
 ROW = qd.ROW_BYTES
 PROBE = 256  # _remote_header asks for the first 256 bytes before the rows

@@ -16,7 +16,8 @@ import pytest
 from synthetic import draw_synthetic
 
 import helpers
-import multiclass
+from quickdraw_cnn import multiclass
+from quickdraw_cnn.data import NotEnoughRowsError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import multiworker  # noqa: E402
@@ -86,9 +87,9 @@ def test_a_category_with_fewer_rows_than_asked_stops_before_anything_is_read(fol
         lambda: multiclass.stream(["apple", "cat"], 60, data_dir=folder),
         lambda: multiclass.load_many(["apple", "banana"], 100, offset=250, data_dir=folder),
     ):
-        with pytest.raises(helpers.NotEnoughRowsError, match="Ask for fewer rows"):
+        with pytest.raises(NotEnoughRowsError, match="Ask for fewer rows"):
             call()
-    with pytest.raises(helpers.NotEnoughRowsError) as err:
+    with pytest.raises(NotEnoughRowsError) as err:
         multiclass.category_files(["cat", "apple", "banana"], 290, offset=20, data_dir=folder)
     assert all(f"'{name}' has" in str(err.value) for name in ("cat", "apple", "banana"))  # all named at once
 

@@ -9,7 +9,7 @@ import nbformat
 import papermill as pm
 import pytest
 
-import series
+from quickdraw_cnn import series
 
 
 class Terminal(io.StringIO):

@@ -9,8 +9,8 @@ import nbformat
 import papermill as pm
 import pytest
 
-import helpers
-import series
+from quickdraw_cnn import series
+from quickdraw_cnn.data import load_drawings
 
 quiet = lambda *args, **kwargs: None
 
@@ -238,7 +238,7 @@ def test_an_independent_sample_that_overlaps_the_split_is_refused_row_by_row(smo
     mine = tmp_path / "mine"
     mine.mkdir()
     for category in ("apple", "banana"):
-        np.save(mine / f"{category}.npy", helpers.load_drawings(category, 30, offset=1900, data_dir=data_dir))
+        np.save(mine / f"{category}.npy", load_drawings(category, 30, offset=1900, data_dir=data_dir))
     series.run_series(
         tmp_path / "b",
         {"artifacts_dir": str(art), "eval_data_dir": str(mine), "eval_offset": 0, "eval_n": 50},

@@ -1,10 +1,10 @@
-"""helpers.sketch_to_bitmap: an ordinary sketch image to a Quick, Draw! bitmap."""
+"""sketch_to_bitmap: an ordinary sketch image to a Quick, Draw! bitmap."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-import helpers
+from quickdraw_cnn.sketches import BlankCanvasError, NotAnImageError, draw_sketch, sketch_to_bitmap
 
 
 def bounding_box(bitmap):
@@ -15,11 +15,11 @@ def bounding_box(bitmap):
 @pytest.fixture
 def circle_png(tmp_path):
     t = np.linspace(0, 2 * np.pi, 200)
-    return helpers.draw_sketch([np.c_[3 + np.cos(t), 5 + np.sin(t)]], tmp_path / "circle.png")
+    return draw_sketch([np.c_[3 + np.cos(t), 5 + np.sin(t)]], tmp_path / "circle.png")
 
 
 def test_a_circle_comes_out_centred_with_a_zero_border(circle_png):
-    bitmap = helpers.sketch_to_bitmap(circle_png)
+    bitmap = sketch_to_bitmap(circle_png)
     assert bitmap.shape == (28, 28) and bitmap.dtype == np.uint8
     assert bitmap.max() == 255 and bitmap.min() == 0
     assert not bitmap[0].any() and not bitmap[-1].any() and not bitmap[:, 0].any() and not bitmap[:, -1].any()
@@ -32,14 +32,14 @@ def test_a_circle_comes_out_centred_with_a_zero_border(circle_png):
 
 
 def test_strokes_keep_a_visible_width_after_shrinking(circle_png):
-    bitmap = helpers.sketch_to_bitmap(circle_png)
+    bitmap = sketch_to_bitmap(circle_png)
     row = bitmap[13]
     assert (row > 0).sum() >= 4  # both sides of the ring, each at least 2 pixels wide
 
 
 def test_a_wide_sketch_is_centred_vertically(tmp_path):
-    path = helpers.draw_sketch([[(0, 0), (10, 1)]], tmp_path / "line.png", size=(8, 2))
-    top, bottom, left, right = bounding_box(helpers.sketch_to_bitmap(path))
+    path = draw_sketch([[(0, 0), (10, 1)]], tmp_path / "line.png", size=(8, 2))
+    top, bottom, left, right = bounding_box(sketch_to_bitmap(path))
     assert (left, right) == (1, 26)
     assert abs((top + bottom) / 2 - 13.5) <= 1.5
 
@@ -54,7 +54,7 @@ def test_a_real_drawing_round_trips(tmp_path):
     assert bounding_box(original) == (1, 26, 1, 26)
     big = Image.fromarray(255 - original).resize((336, 336), Image.Resampling.BICUBIC)
     big.save(tmp_path / "apple.jpg", quality=90)
-    back = helpers.sketch_to_bitmap(tmp_path / "apple.jpg")
+    back = sketch_to_bitmap(tmp_path / "apple.jpg")
     corr = np.corrcoef(back.ravel().astype(float), original.ravel().astype(float))[0, 1]
     assert corr > 0.7, corr
 
@@ -62,7 +62,7 @@ def test_a_real_drawing_round_trips(tmp_path):
 def test_arrays_work_too():
     canvas = np.ones((100, 60, 3))  # RGB floats in 0..1, white
     canvas[20:80, 28:32] = 0  # a vertical bar
-    bitmap = helpers.sketch_to_bitmap(canvas)
+    bitmap = sketch_to_bitmap(canvas)
     top, bottom, left, right = bounding_box(bitmap)
     assert (top, bottom) == (1, 26) and right - left < 6
 
@@ -70,16 +70,16 @@ def test_arrays_work_too():
 def test_not_an_image_is_refused_clearly(tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_text("not a picture")
-    with pytest.raises(helpers.NotAnImageError, match="PNG or JPEG"):
-        helpers.sketch_to_bitmap(bad)
-    with pytest.raises(helpers.NotAnImageError):
-        helpers.sketch_to_bitmap(tmp_path / "missing.png")
+    with pytest.raises(NotAnImageError, match="PNG or JPEG"):
+        sketch_to_bitmap(bad)
+    with pytest.raises(NotAnImageError):
+        sketch_to_bitmap(tmp_path / "missing.png")
 
 
 def test_a_blank_canvas_is_refused_clearly(tmp_path):
     Image.new("L", (200, 100), 255).save(tmp_path / "blank.png")
-    with pytest.raises(helpers.BlankCanvasError, match="blank"):
-        helpers.sketch_to_bitmap(tmp_path / "blank.png")
+    with pytest.raises(BlankCanvasError, match="blank"):
+        sketch_to_bitmap(tmp_path / "blank.png")
 
 
 def test_strokes_on_a_transparent_canvas(tmp_path):
@@ -87,7 +87,7 @@ def test_strokes_on_a_transparent_canvas(tmp_path):
     rgba = np.zeros((300, 300, 4), np.uint8)  # fully transparent black
     rgba[100:200, 140:160] = (0, 0, 0, 255)  # one opaque black bar
     Image.fromarray(rgba, "RGBA").save(tmp_path / "bar.png")
-    bitmap = helpers.sketch_to_bitmap(tmp_path / "bar.png")
+    bitmap = sketch_to_bitmap(tmp_path / "bar.png")
     assert (bitmap > 0).sum() < 28 * 8  # a bar, not a filled square
     top, bottom, left, right = bounding_box(bitmap)
     assert (top, bottom) == (1, 26) and right - left < 8

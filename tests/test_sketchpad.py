@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import helpers
-import sketches
-import sketchpad
+from quickdraw_cnn import occlusion, sketches, sketchpad
+from quickdraw_cnn.data import QuickDrawError, load_drawings
 
 # cairo's line: width 16 in the 0..255 space, which spans 28 / (256 + 2*16 + 16) of a pixel per unit
 GEOMETRIC_WIDTH = 16 * 28 / 304
@@ -84,7 +84,7 @@ def test_scale_and_position_do_not_matter():
     ],
 )
 def test_odd_strokes_are_refused_in_words(strokes, words):
-    with pytest.raises(helpers.QuickDrawError, match=words):
+    with pytest.raises(QuickDrawError, match=words):
         sketches.strokes_to_bitmap(strokes)
 
 
@@ -200,7 +200,7 @@ def test_labelled_drawings_round_trip_through_load_drawings(pad, tmp_path):
     assert pad.saved == {"apple": 2, "banana": 1}
     folder = tmp_path / "mine"
     for category, rows in drawn.items():
-        back = helpers.load_drawings(category, len(rows), data_dir=folder)
+        back = load_drawings(category, len(rows), data_dir=folder)
         assert back.dtype == np.uint8 and back.shape == (len(rows), 784)
         assert np.array_equal(back, np.array(rows))
     assert sorted(p.name for p in folder.iterdir()) == ["apple.npy", "banana.npy"]  # no temporary files
@@ -225,11 +225,11 @@ def test_an_interrupted_save_leaves_the_old_file_intact(tmp_path, monkeypatch):
 
 def test_occlusion_map_matches_a_direct_computation(models):
     net = models["origin"]
-    log_odds = sketchpad.log_odds_function(net)
+    log_odds = occlusion.log_odds_function(net)
     image = sketches.strokes_to_bitmap(APPLE).reshape(28, 28, 1)
     p = helpers.predict_proba(net, image[None])
     assert np.allclose(1 / (1 + np.exp(-log_odds(image[None]))), p, atol=1e-5)
-    heat = sketchpad.occlusion_map(log_odds, image, 6)
+    heat = occlusion.occlusion_map(log_odds, image, 6)
     hidden = image.copy()
     hidden[3:9, 10:16] = 0
     assert np.isclose(heat[3, 10], log_odds(image[None])[0] - log_odds(hidden[None])[0], atol=1e-4)

@@ -12,7 +12,7 @@ import re
 import nbformat
 import pytest
 
-import series
+from quickdraw_cnn import series
 
 quiet = lambda *args, **kwargs: None  # noqa: E731
 

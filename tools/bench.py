@@ -36,9 +36,11 @@ sys.path.insert(0, str(REPO / "tests"))  # the tests' local .npy server, found f
 from npy_server import QuickDrawServer  # noqa: E402
 
 import helpers  # noqa: E402
-import multiclass  # noqa: E402
-import quickdraw_data  # noqa: E402
-import series  # noqa: E402
+from quickdraw_cnn import data as quickdraw_data  # noqa: E402
+from quickdraw_cnn import (
+    multiclass,  # noqa: E402
+    series,  # noqa: E402
+)
 
 FULL_SIZES = {"apple": 113_462_128, "banana": 241_421_904}
 SEEDS = (0, 1, 2)
@@ -89,7 +91,7 @@ def download_bytes(data_dir, n=1500):
 
 STREAM_PROBE = """
 import json, resource, sys, time
-import multiclass
+from quickdraw_cnn import multiclass
 classes, n, folder, mode = json.loads(sys.argv[1])
 start, seen = time.perf_counter(), 0
 if mode == "stream":
@@ -139,7 +141,7 @@ def bench_08(data_dir, work):
     )
 
     classes = multiclass.SAMPLE_CATEGORIES
-    rows = min(multiclass.npy_layout(helpers.find_category_file(data_dir, c))[1] for c in classes)
+    rows = min(quickdraw_data.npy_layout(quickdraw_data.find_category_file(data_dir, c))[1] for c in classes)
     print(
         f"   streamed pipeline, {len(classes)} classes; stand-ins for more data: each file's {rows:,} rows "
         "repeated 10 and 100 times (files on disk, as big as that many real rows)"
@@ -152,7 +154,7 @@ def bench_08(data_dir, work):
         folder = work / f"x{factor}"
         folder.mkdir()
         for c in classes:
-            base = helpers.load_from_folder(data_dir, c, n=rows)
+            base = quickdraw_data.load_from_folder(data_dir, c, n=rows)
             with open(folder / f"{c}.npy", "wb") as fh:  # the header, then the rows, factor times
                 np.lib.format.write_array_header_1_0(
                     fh, {"descr": "|u1", "fortran_order": False, "shape": (rows * factor, 784)}

@@ -150,7 +150,7 @@ def worker(args):
     import numpy as np
 
     import helpers
-    import multiclass
+    from quickdraw_cnn import multiclass
 
     patched = not args.no_patch and multiclass.patch_keras_for_multi_worker()
     index = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("index", 0)

@@ -10,12 +10,20 @@ Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
 from __future__ import annotations
 
 import difflib
-import os
 from pathlib import Path
 
 import numpy as np
 
 import helpers
+from quickdraw_cnn.data import (
+    ROW_BYTES,
+    NotEnoughRowsError,
+    QuickDrawError,
+    load_drawings,
+    local_file,
+    npy_layout,
+    whole_number,
+)
 
 # Google's 345 categories of full/numpy_bitmap/ (https://github.com/googlecreativelab/
 # quickdraw-dataset/blob/master/categories.txt): a name outside them is refused at once, offline.
@@ -75,7 +83,7 @@ SAMPLE_CATEGORIES = [
 ]
 
 
-class CategoryError(helpers.QuickDrawError, ValueError):
+class CategoryError(QuickDrawError, ValueError):
     """A list of categories that cannot be trained on: unknown names, fewer than two, duplicates.
 
     Explained in 08_many_categories.ipynb
@@ -119,28 +127,6 @@ def check_classes(classes, min_classes=2):
     return classes
 
 
-def npy_layout(path):
-    """(header bytes, rows) of a Quick, Draw! .npy file: row ``i`` starts at byte header + 784 i.
-
-    Explained in 08_many_categories.ipynb
-    """
-    with open(path, "rb") as fh:
-        try:
-            version = np.lib.format.read_magic(fh)
-            read = (
-                np.lib.format.read_array_header_1_0
-                if version == (1, 0)
-                else np.lib.format.read_array_header_2_0
-            )
-            shape, fortran, dtype = read(fh)
-        except Exception as err:  # ValueError, or tokenize errors on a garbled header
-            raise helpers.DataFormatError(f"{path} is not a readable .npy file ({err}).") from err
-        header = fh.tell()
-    if len(shape) != 2 or shape[1] != helpers.ROW_BYTES or dtype != np.uint8 or (fortran and shape[0] > 1):
-        raise helpers.DataFormatError(f"{path} holds {shape} {dtype}, not (N, 784) uint8 rows in C order.")
-    return header, shape[0]
-
-
 def category_files(classes, n, offset=0, data_dir=None):
     """Per category, the local .npy file to read rows ``offset .. offset+n-1`` from, its header
     bytes and rows, looked up as load_drawings does (``data_dir``, ``$QUICKDRAW_DATA_DIR``, then
@@ -150,37 +136,20 @@ def category_files(classes, n, offset=0, data_dir=None):
     Explained in 08_many_categories.ipynb
     """
     classes = check_classes(classes)
-    if (
-        isinstance(n, bool)
-        or not isinstance(n, int)
-        or n < 1
-        or isinstance(offset, bool)
-        or not isinstance(offset, int)
-        or offset < 0
-    ):
-        raise ValueError(f"n must be a whole number >= 1 and offset >= 0, got n={n!r}, offset={offset!r}")
+    n, offset = whole_number("n", n, 1), whole_number("offset", offset, 0)
     found, short = [], []
     for name in classes:
-        path = None
-        for folder in (data_dir, os.environ.get("QUICKDRAW_DATA_DIR")):
-            if folder:
-                path = helpers.find_category_file(folder, name)
-                if path is not None:
-                    break
-        if path is None:  # not in a folder: make sure the cache holds the rows, then read it
-            cache = Path(os.environ.get("QUICKDRAW_CACHE_DIR") or Path(helpers.__file__).parent / "data")
-            try:
-                helpers.load_drawings(name, n, offset, cache_dir=cache)
-            except helpers.NotEnoughRowsError as err:
-                short.append(f"{name}: {err}")
-                continue
-            path = cache / f"{name}.npy"
+        try:
+            path = local_file(name, n, offset, data_dir=data_dir or None)
+        except NotEnoughRowsError as err:
+            short.append(f"{name}: {err}")
+            continue
         header, rows = npy_layout(path)
         if rows < offset + n:
             short.append(f"'{name}' has {rows} rows in {path}")
         found.append((name, Path(path), header, rows))
     if short:
-        raise helpers.NotEnoughRowsError(
+        raise NotEnoughRowsError(
             f"rows {offset}..{offset + n - 1} were asked for, but "
             + "; ".join(short)
             + ". Ask for fewer rows (or a smaller offset), or point data_dir at fuller files."
@@ -198,7 +167,7 @@ def load_many(classes, n, offset=0, data_dir=None):
     Explained in 08_many_categories.ipynb
     """
     category_files(classes, n, offset, data_dir)  # all checks first, before loading anything
-    parts = [helpers.load_drawings(c, n, offset, data_dir=data_dir or None) for c in classes]
+    parts = [load_drawings(c, n, offset, data_dir=data_dir or None) for c in classes]
     return np.concatenate(parts), np.repeat(np.arange(len(classes), dtype=np.int64), n)
 
 
@@ -227,11 +196,11 @@ def stream(classes, n, offset=0, data_dir=None, batch_size=32, shuffle_buffer=40
 
     files = category_files(classes, n, offset, data_dir)
     paths = tf.constant([str(f[1]) for f in files])
-    starts = tf.constant([f[2] + offset * helpers.ROW_BYTES for f in files], tf.int64)
+    starts = tf.constant([f[2] + offset * ROW_BYTES for f in files], tf.int64)
     labels = tf.range(len(files), dtype=tf.int64)
 
     def one_category(path, start, label):
-        rows = tf.data.FixedLengthRecordDataset(path, helpers.ROW_BYTES, header_bytes=start).take(n)
+        rows = tf.data.FixedLengthRecordDataset(path, ROW_BYTES, header_bytes=start).take(n)
         return rows.map(lambda row: (row, label))
 
     ds = tf.data.Dataset.from_tensor_slices((paths, starts, labels)).interleave(

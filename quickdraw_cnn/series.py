@@ -1,4 +1,4 @@
-"""Run the notebook series in order with papermill: ``python -m series [-p NAME VALUE ...]``.
+"""Run the notebook series in order with papermill: ``python -m quickdraw_cnn.series [-p NAME VALUE ...]``.
 
 Each run gets a folder ``runs/<date-time>/`` holding the executed notebooks,
 ``artifacts/`` (what one chapter hands to the next, figures included) and
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-REPO_DIR = Path(__file__).resolve().parent
+REPO_DIR = Path(__file__).resolve().parent.parent  # the repository: quickdraw_cnn/..
 NOTEBOOK_DIR = REPO_DIR / "notebooks"
 SOLUTION_DIR = REPO_DIR / "solutions"
 
@@ -60,10 +60,10 @@ def declared_parameters(path):
 
 
 def timings_path():
-    """Where per-cell times of past runs are kept, for the estimates: beside the experiment cache
-    (the same folder rule as helpers.experiment_cache_dir, without importing TensorFlow here)."""
-    folder = os.environ.get("QUICKDRAW_EXPERIMENT_CACHE") or REPO_DIR / "cache" / "experiments"
-    return Path(folder).expanduser().resolve() / "series-timings.json"
+    """Where per-cell times of past runs are kept, for the estimates: in the experiment cache."""
+    from quickdraw_cnn.experiments import experiment_cache_dir  # loads no TensorFlow
+
+    return experiment_cache_dir() / "series-timings.json"
 
 
 def _timing_key(name, params):
@@ -82,7 +82,7 @@ def _load_timings():
 def _save_timings(key, seconds):
     timings = _load_timings()
     timings[key] = seconds
-    from quickdraw_data import replacing  # numpy only: no TensorFlow in the runner
+    from quickdraw_cnn.files import replacing  # numpy only: no TensorFlow in the runner
 
     with replacing(timings_path()) as fh:
         fh.write((json.dumps(timings, indent=1) + "\n").encode())

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-import quickdraw_data
-from helpers import QuickDrawError
+from quickdraw_cnn.data import QuickDrawError
+from quickdraw_cnn.files import atomic_save
 
 SIDE = 28  # Google's bitmaps are 28x28
 ORIGINAL_SIDE = 256.0  # the simplified strokes live in 0..255
@@ -402,5 +402,5 @@ def append_drawings(folder, category, bitmaps):
                 f"{old.dtype} {old.shape}; move it away"
             )
         rows = np.concatenate([old, rows])
-    quickdraw_data.atomic_save(path, rows)
+    atomic_save(path, rows)
     return len(rows)

@@ -1,6 +1,6 @@
 """The Quick, Draw! data client: drawings from a folder, a local cache or Google's bucket.
 
-``load_drawings`` is all a chapter needs (helpers re-exports it, with the errors below). Behind it:
+``load_drawings`` is all a chapter needs (``from quickdraw_cnn.data import load_drawings``). Behind it:
 HTTP Range requests that fetch only the .npy header and the rows not cached yet, a cache that is a
 valid .npy file and grows as more rows are asked for, checks that a file holds (N, 784) uint8
 drawings, atomic writes (an interrupted download never leaves a corrupt file), a progress bar.
@@ -12,12 +12,10 @@ Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import io
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,9 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from quickdraw_cnn.files import atomic_save
+
 ROW_BYTES = 28 * 28
 BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full/numpy_bitmap"
-REPO_DIR = Path(__file__).resolve().parent
+REPO_DIR = Path(__file__).resolve().parent.parent  # the repository: quickdraw_cnn/..
 
 
 class QuickDrawError(Exception):
@@ -82,6 +82,17 @@ def load_drawings(category, n, offset=0, data_dir=None, cache_dir=None, progress
 
     Explained in 01_data_exploration.ipynb
     """
+    path = local_file(category, n, offset, data_dir, cache_dir, progress, timeout)
+    return _read_rows(path, *_check_request(category, n, offset)[1:])
+
+
+def local_file(category, n, offset=0, data_dir=None, cache_dir=None, progress=None, timeout=30):
+    """The local .npy file that holds rows ``offset .. offset+n-1`` of ``category``, found in the
+    order ``load_drawings`` uses (``data_dir``, ``$QUICKDRAW_DATA_DIR``, then the cache, which is
+    filled by a download first if it lacks those rows).
+
+    Used by load_drawings and multiclass.category_files.
+    """
     category, n, offset = _check_request(category, n, offset)
     searched = []
     for folder in (data_dir, os.environ.get("QUICKDRAW_DATA_DIR")):
@@ -89,9 +100,10 @@ def load_drawings(category, n, offset=0, data_dir=None, cache_dir=None, progress
             searched.append(shown_path(folder))
             path = find_category_file(folder, category)
             if path is not None:
-                return _read_rows(path, n, offset)
+                return path
     cache = Path(cache_dir or os.environ.get("QUICKDRAW_CACHE_DIR") or REPO_DIR / "data")
-    return _cached_download(category, n, offset, cache, progress, timeout, searched)
+    _cached_download(category, n, offset, cache, progress, timeout, searched)
+    return cache / f"{category}.npy"
 
 
 def find_category_file(folder, category):
@@ -117,13 +129,21 @@ def _check_request(category, n, offset):
         raise ValueError(f"category must be a non-empty string such as 'apple', got {category!r}")
     if any(bad in category for bad in ("/", "\\", "..")):
         raise ValueError(f"category names hold no '/', '\\' or '..', got {category!r}")
-    for name, value, low in (("n", n, 1), ("offset", offset, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{name} must be a whole number, got {value!r}")
-        if value < low:
-            what = "at least 1 drawing" if name == "n" else "0 or more"
-            raise ValueError(f"{name} must be {what}, got {value}")
-    return category.strip(), int(n), int(offset)
+    n, offset = whole_number("n", n, 1), whole_number("offset", offset, 0)
+    return category.strip(), n, offset
+
+
+def whole_number(name, value, low=0):
+    """``value`` as an int if it is a whole number of at least ``low``; else a ValueError (a
+    TypeError for a non-number) that names the parameter. The one whole-number check of the project.
+
+    Used by load_drawings, helpers.check_parameters and multiclass.category_files.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a whole number, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be a whole number of at least {low}, got {value}")
+    return int(value)
 
 
 def _open_npy(path):
@@ -136,6 +156,18 @@ def _open_npy(path):
         ) from err
     _check_format(arr.shape, arr.dtype, shown_path(path))
     return arr
+
+
+def npy_layout(path):
+    """(header bytes, rows) of a Quick, Draw! .npy file, checked like every file the client reads:
+    row ``i`` starts at byte header + 784 i.
+
+    Used by multiclass.stream, which reads the rows straight from the file.
+    """
+    arr = _open_npy(path)
+    if not arr.flags.c_contiguous:
+        raise DataFormatError(f"{shown_path(path)} holds its rows in Fortran order; save it in C order.")
+    return int(arr.offset), int(arr.shape[0])
 
 
 def _check_format(shape, dtype, where):
@@ -298,37 +330,6 @@ def _progress_bar(total, label):
     from tqdm import tqdm  # plain text bar: works in a terminal and in a notebook, no widgets needed
 
     return tqdm(total=total, unit="B", unit_scale=True, desc=label, leave=False)
-
-
-@contextlib.contextmanager
-def replacing(path):
-    """A temporary file beside ``path`` (a unique name, from ``tempfile.mkstemp``), opened for
-    writing, that replaces ``path`` only if the block completes: an interrupted write never leaves
-    a corrupt file behind. Every file the project writes goes through it.
-
-    Used by load_drawings, helpers.save_json and sketches.append_drawings.
-    Explained in 01_data_exploration.ipynb
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def atomic_save(path, array):
-    """Write ``array`` to ``path`` as .npy, atomically (see ``replacing``).
-
-    Explained in 01_data_exploration.ipynb
-    """
-    with replacing(path) as fh:
-        np.save(fh, array, allow_pickle=False)
 
 
 def load_from_folder(folder, category, offset=0, n=None):

@@ -1,0 +1,13 @@
+"""quickdraw-cnn's library behind the chapters: everything but the chapters' own companion, helpers.py.
+
+- ``data``: the Quick, Draw! data client (folder, cache, HTTP Range download) and its errors
+- ``files``: atomic writes
+- ``experiments``: the experiment cache shared by every run
+- ``sketches``: your own drawings (an image, or strokes) as Google's 28x28 bitmaps
+- ``occlusion``: which pixels a prediction depends on
+- ``sketchpad``: the drawing widget of chapter 07 (with ``sketchpad.js`` and ``sketchpad.css``)
+- ``multiclass``: chapter 08, many categories and streamed input
+- ``series``: runs the notebooks in order (``python -m quickdraw_cnn.series``)
+
+Each module imports only what it needs: ``data``, ``files`` and ``sketches`` load no TensorFlow.
+"""
