@@ -14,20 +14,28 @@ RUN_DIR ?=
 TEST_ARGS ?= -n 2 --dist loadscope
 HTML_DIR ?= site
 ARTIFACTS ?=
+# The exact versions the committed outputs were made with; LOCK=none installs the newest the ranges allow.
+LOCK ?= requirements.lock
+PIN := $(if $(filter-out none,$(LOCK)),-c $(LOCK))
 export TF_CPP_MIN_LOG_LEVEL := 3
-export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: install run test test-fast lint html solutions bench notebooks clean
+.PHONY: install install-dev run test test-fast lint html solutions bench notebooks clean
 
+# What the series needs (requirements.txt); install-dev adds the tests' (requirements-dev.txt).
+# README's "Without make" gives the same commands for a machine without make.
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else \
 	  "Python 3.11 or newer is needed (TensorFlow 2.21 and the pinned libraries): run make PYTHON=python3.12 ...")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --quiet --no-deps -e .
+	$(PY) -m pip install --quiet -r requirements.txt $(PIN) -e .
+	touch $@
+
+install-dev: $(VENV)/.installed-dev
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt $(PIN)
 	touch $@
 
 run: install
@@ -35,14 +43,14 @@ run: install
 
 # Everything: unit tests, ruff and the workflow lint, the HTML pages, the series under papermill and
 # nbval on the committed notebooks (tests/test_lint.py runs what make lint runs).
-test: install
+test: install-dev
 	$(PY) -m pytest $(TEST_ARGS)
 
 # For iterating: all but the tests marked slow (notebooks, smoke run, workers, browser): about 25 s.
-test-fast: install
+test-fast: install-dev
 	$(PY) -m pytest -m "not slow" tests
 
-lint: install
+lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 

