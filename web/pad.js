@@ -46,7 +46,13 @@
         return ort.InferenceSession.create(baseUrl + "models/" + c.file, { executionProviders: ["wasm"] })
           .then(function (s) { return { info: c, session: s }; });
       }));
-    }).then(function (list) { sessions = list; return list.map(function (s) { return s.info; }); });
+    }).then(function (list) { // one run of each on a blank drawing: the first stroke waits for none
+      sessions = list;
+      return list.reduce(function (chain, s) {
+        var feeds = {}; feeds[s.info.input] = new ort.Tensor("float32", new Float32Array(SIDE * SIDE), [1, SIDE, SIDE, 1]);
+        return chain.then(function () { return s.session.run(feeds); });
+      }, Promise.resolve());
+    }).then(function () { return sessions.map(function (s) { return s.info; }); });
   }
 
   function predict(pixels) {
