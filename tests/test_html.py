@@ -196,7 +196,8 @@ def test_exported_networks_are_copied_and_listed_in_order(tmp_path):
         (artifacts / f"model_{name}.onnx.json").write_text(json.dumps(info))
         return info
 
-    many = describe("many", "08_many_categories.ipynb", ["a", "b", "c"], "softmax")
+    many = describe("origin-3-classes", "08_many_categories.ipynb", ["a", "b", "c"], "softmax")
+    improved = describe("improved", "04_training.ipynb", ["apple", "banana"], "sigmoid")
     origin = describe("origin", "04_training.ipynb", ["apple", "banana"], "sigmoid")
     describe("gone", "04_training.ipynb", ["apple", "banana"], "sigmoid")
     (artifacts / "model_gone.onnx").unlink()
@@ -204,10 +205,11 @@ def test_exported_networks_are_copied_and_listed_in_order(tmp_path):
     out = tmp_path / "site"
     out.mkdir()
     index = build_html.copy_pad(out, artifacts, runtime())
-    assert index == {"configurations": [origin, many]}
+    assert index == {"configurations": [origin, improved, many]}  # 04's before 08's, origin first
     assert json.loads((out / "models" / "models.json").read_text()) == index
     assert sorted(p.name for p in (out / "models").iterdir()) == [
-        "model_many.onnx",
+        "model_improved.onnx",
+        "model_origin-3-classes.onnx",
         "model_origin.onnx",
         "models.json",
     ]

@@ -32,6 +32,7 @@ RUNTIME_DIR = WEB_DIR / "node_modules" / "onnxruntime-web" / "dist"
 RUNTIME_FILES = ["ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"]
 PAD_FILES = ["quickdraw.js", "pad.js", "pad.css"]
 PAD_CHAPTER = "07_what_the_network_sees.ipynb"
+CONFIG_ORDER = ("origin", "improved")  # helpers.CONFIGS' order (not imported: no Keras here)
 NO_MODELS = (
     "No trained network has been exported yet: run 04_training.ipynb (make run runs the series), "
     "then make html again."
@@ -125,6 +126,14 @@ def default_artifacts(source):
     return Path(source).resolve().parent / "artifacts"
 
 
+def configuration_order(info):
+    """Chapter by chapter (04's before 08's), and in a chapter the order of helpers.CONFIGS
+    (the origin first: the pad's verdict is the first configuration's)."""
+    name = info["configuration"]
+    rank = next((k for k, known in enumerate(CONFIG_ORDER) if known in name), len(CONFIG_ORDER))
+    return (str(info.get("made_by") or ""), rank, name)
+
+
 def copy_pad(out_dir, artifacts_dir, runtime_dir=RUNTIME_DIR):
     """Copy the pad's scripts, the runtime and the exported networks into ``out_dir``; write
     ``models/models.json`` (the configurations, or why there are none). Returns that index."""
@@ -162,7 +171,7 @@ def copy_pad(out_dir, artifacts_dir, runtime_dir=RUNTIME_DIR):
             continue
         shutil.copyfile(onnx, models / onnx.name)
         configurations.append(info)
-    configurations.sort(key=lambda c: (str(c.get("made_by") or ""), c["configuration"]))
+    configurations.sort(key=configuration_order)
     index = {"configurations": configurations}
     if not configurations:
         index["missing"] = NO_MODELS
