@@ -11,6 +11,7 @@ Needs the packages onnx and tf2onnx (Keras' ``model.export(format="onnx")`` uses
 
 from __future__ import annotations
 
+import base64
 import re
 import tempfile
 import warnings
@@ -88,12 +89,35 @@ def onnx_bytes(model):
         return path.read_bytes()
 
 
+def onnx_text(model):
+    """The ONNX file of a trained Keras model as base64 text: JSON-able, so a chapter whose
+    trainings go to the experiment cache can keep it with the result and save it later with
+    ``save_for_page``, also when the training is not run again.
+
+    Used by 08_many_categories.ipynb.
+    """
+    return base64.b64encode(onnx_bytes(model)).decode("ascii")
+
+
+def _output_units(data):
+    """Output units and input name of an ONNX file's bytes (ExportError if it is not one)."""
+    import onnx
+
+    try:
+        graph = onnx.load_from_string(data).graph
+        units = graph.output[0].type.tensor_type.shape.dim[-1].dim_value
+        return int(units), graph.input[0].name
+    except Exception as err:  # noqa: BLE001  (protobuf's decode errors have no common public base)
+        raise ExportError(f"not an ONNX network of onnx_text / onnx_bytes: {type(err).__name__}") from err
+
+
 def save_for_page(artifacts_dir, name, model, categories, made_by=None):
     """Save a trained network for the pad of the web pages: ``<artifacts_dir>/model_<name>.onnx``
     and its description ``model_<name>.onnx.json``, each written atomically (never half a file).
     ``categories``: its classes in label order (two for a one-sigmoid network, whose output is
     the first one's probability); ``made_by``: the chapter, shown nowhere but used to order the
-    configurations on the page. Returns the path of the .onnx file.
+    configurations on the page. ``model``: a Keras model, or what ``onnx_text`` made of one.
+    Returns the path of the .onnx file.
 
     Used by 04_training.ipynb and 08_many_categories.ipynb (for tools/build_html.py's pages).
     """
@@ -104,13 +128,24 @@ def save_for_page(artifacts_dir, name, model, categories, made_by=None):
     categories = [str(c) for c in categories]
     if len(categories) < 2 or len(set(categories)) != len(categories):
         raise ExportError(f"a network tells at least two different categories apart, got {categories}")
-    units = int(model.output_shape[-1])
+    if isinstance(model, (str, bytes)):
+        try:
+            data = base64.b64decode(model, validate=True) if isinstance(model, str) else model
+        except ValueError as err:
+            raise ExportError("a string model must be the base64 text of onnx_text") from err
+        units, input_name = _output_units(data)
+        if input_name != INPUT_NAME:
+            raise ExportError(
+                f"the ONNX network's input is {input_name!r}, not {INPUT_NAME!r}: use onnx_text"
+            )
+    else:
+        units, data = int(model.output_shape[-1]), None
     if units != (1 if len(categories) == 2 else len(categories)):
         raise ExportError(
             f"the network has {units} output units, which does not fit {len(categories)} categories "
             "(one sigmoid unit for two, else one softmax unit per category)"
         )
-    data = onnx_bytes(model)
+    data = onnx_bytes(model) if data is None else data
     path = Path(artifacts_dir) / f"model_{name}.onnx"
     with replacing(path) as fh:
         fh.write(data)

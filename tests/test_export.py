@@ -2,6 +2,7 @@
 (onnxruntime against ``model.predict`` on real drawings, max difference under 1e-5), with the
 input named ``image``, a description beside each file, and nothing half-written on failure."""
 
+import base64
 import json
 
 import numpy as np
@@ -139,3 +140,26 @@ def test_a_failed_export_leaves_the_previous_file_whole(tmp_path, monkeypatch):
         export.save_for_page(tmp_path, "origin", model, ["apple", "banana"])
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name, path.name + ".json"]
+
+
+def test_a_network_kept_as_text_is_saved_as_the_same_file(drawings, tmp_path):
+    """onnx_text (for the experiment cache, which keeps JSON) then save_for_page: the same file."""
+    x, y = drawings
+    model = trained(helpers.build_cnn(classes=3), x, y, False)
+    text = export.onnx_text(model)
+    json.dumps(text)
+    path = export.save_for_page(tmp_path / "a", "three", text, CATEGORIES)
+    assert path.read_bytes() == base64.b64decode(text)
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ours = session.run(None, {"image": helpers.scale(x[:50])})[0]
+    assert np.abs(ours - model.predict(helpers.scale(x[:50]), verbose=0)).max() < 1e-5
+    assert json.loads(path.with_name(path.name + ".json").read_text())["output"] == "softmax"
+    with pytest.raises(export.ExportError, match="3 output units.*2 categories"):
+        export.save_for_page(tmp_path / "b", "three", text, ["apple", "banana"])
+    with pytest.raises(export.ExportError, match="not an ONNX network"):
+        export.save_for_page(tmp_path / "b", "three", "bm90IG9ubng=", CATEGORIES)
+    with pytest.raises(export.ExportError, match="base64"):
+        export.save_for_page(tmp_path / "b", "three", "not base64 !", CATEGORIES)
+    assert not (tmp_path / "b").exists()
