@@ -13,6 +13,9 @@ RUN_DIR ?=
 # TEST_ARGS=-n0 runs everything in one process.
 TEST_ARGS ?= -n 2 --dist loadscope
 HTML_DIR ?= site
+NPM ?= npm
+# onnxruntime-web for the pages' drawing pad, at the versions of web/package-lock.json (npm ci)
+WEB_RUNTIME := web/node_modules/onnxruntime-web/dist/ort.wasm.min.js
 ARTIFACTS ?=
 # The exact versions the committed outputs were made with; LOCK=none installs the newest the ranges allow.
 LOCK ?= requirements.lock
@@ -43,7 +46,7 @@ run: install
 
 # Everything: unit tests, ruff and the workflow lint, the HTML pages, the series under papermill and
 # nbval on the committed notebooks (tests/test_lint.py runs what make lint runs).
-test: install-dev
+test: install-dev $(WEB_RUNTIME)
 	$(PY) -m pytest $(TEST_ARGS)
 
 # For iterating: all but the tests marked slow (notebooks, smoke run, workers, browser): about 25 s.
@@ -54,9 +57,17 @@ lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# The executed series as static HTML: runs/latest if there is a run, else the committed notebooks.
-html: install
+# The executed series as static HTML: runs/latest if there is a run, else the committed notebooks;
+# chapter 07's page and draw.html get a drawing pad that runs the run's exported networks in the
+# browser (onnxruntime-web from npm, copied into $(HTML_DIR)/: the folder works offline).
+html: install $(WEB_RUNTIME)
 	$(PY) tools/build_html.py --out $(HTML_DIR)
+
+$(WEB_RUNTIME): web/package.json web/package-lock.json
+	@command -v $(NPM) >/dev/null || { echo "the pages' drawing pad needs npm (Node.js 20 or newer): \
+	  apt-get install nodejs npm, or https://nodejs.org"; exit 1; }
+	cd web && $(NPM) ci --ignore-scripts --no-audit --no-fund
+	touch $@
 
 # The worked solutions (solutions/) against the artifacts of a run of the series: runs/latest/artifacts
 # after make run, or ARTIFACTS=path/to/artifacts; executed copies go to runs/solutions-<date-time>/.

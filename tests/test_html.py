@@ -1,6 +1,10 @@
-"""`make html` (tools/build_html.py) on the committed notebooks: a page per chapter and an index,
-figures embedded, and every link between the pages resolves, anchors included."""
+"""`make html` (tools/build_html.py) on the committed notebooks: a page per chapter, an index and
+the Draw page, figures embedded, every link between the pages resolves, anchors included, and the
+drawing pad ships only the files it needs, from the folder itself (no CDN), with the exported
+networks it finds. tests/test_pages_pad.py runs the pad in a browser."""
 
+import json
+import os
 import re
 import subprocess
 import sys
@@ -13,12 +17,14 @@ import pytest
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((REPO_DIR / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+sys.path.insert(0, str(REPO_DIR / "tools"))
+import build_html  # noqa: E402
 
 
 class Links(HTMLParser):
     def __init__(self):
         super().__init__()
-        self.links, self.ids, self.images = [], set(), []
+        self.links, self.ids, self.images, self.scripts, self.styles = [], set(), [], [], []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -28,6 +34,10 @@ class Links(HTMLParser):
             self.links.append(attrs["href"])
         if tag == "img":
             self.images.append(attrs.get("src", ""))
+        if tag == "script" and attrs.get("src"):
+            self.scripts.append(attrs["src"])
+        if tag == "link" and attrs.get("rel") == "stylesheet":
+            self.styles.append(attrs.get("href", ""))
 
 
 def parse(path):
@@ -36,15 +46,29 @@ def parse(path):
     return parser
 
 
+def runtime():
+    """onnxruntime-web in web/node_modules (npm ci when it is missing), or skip without npm."""
+    try:
+        return build_html.install_runtime()
+    except SystemExit as err:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(str(err))
+        pytest.skip(str(err))
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
+    runtime()
     out = tmp_path_factory.mktemp("site")
+    no_models = tmp_path_factory.mktemp("no-artifacts")
     result = subprocess.run(
         [
             sys.executable,
             str(REPO_DIR / "tools" / "build_html.py"),
             "--source",
             str(REPO_DIR / "notebooks"),
+            "--artifacts",
+            str(no_models),
             "--out",
             str(out),
         ],
@@ -58,13 +82,15 @@ def site(tmp_path_factory):
 
 def test_a_page_per_chapter_and_an_index(site):
     assert sorted(p.name for p in site.glob("*.html")) == sorted(
-        ["index.html"] + [p.stem + ".html" for p in CHAPTERS]
+        ["index.html", "draw.html"] + [p.stem + ".html" for p in CHAPTERS]
     )
     index = (site / "index.html").read_text(encoding="utf-8")
     for path in CHAPTERS:
         title = nbformat.read(path, as_version=4).cells[0].source.splitlines()[0].lstrip("# ")
         assert title.split(" · ")[1].split(":")[0].replace("'", "&#x27;") in index, title
-    assert parse(site / "index.html").links[: len(CHAPTERS)] == [p.stem + ".html" for p in CHAPTERS]
+    links = parse(site / "index.html").links
+    assert links[: len(CHAPTERS)] == [p.stem + ".html" for p in CHAPTERS]
+    assert "draw.html" in links[len(CHAPTERS) :]
 
 
 def test_every_link_resolves(site):
@@ -109,9 +135,6 @@ def test_figures_are_embedded(site):
 
 
 def test_a_link_to_a_file_outside_the_pages_keeps_its_text(tmp_path):
-    sys.path.insert(0, str(REPO_DIR / "tools"))
-    import build_html
-
     (tmp_path / "01_a.html").write_text("x")
     page, dropped = build_html.unlink_missing(
         '<a href="01_a.html#top">one</a> <a class="x" href="../helpers.py">helpers</a> '
@@ -123,3 +146,76 @@ def test_a_link_to_a_file_outside_the_pages_keeps_its_text(tmp_path):
         page
         == '<a href="01_a.html#top">one</a> <a class="x">helpers</a> <a href="https://example.org">web</a>'
     )
+
+
+def test_the_pad_ships_only_what_it_needs_from_its_own_folder(site):
+    """Chapter 07's page and the Draw page carry the pad; every script and style they load is a
+    file of the folder (no CDN); the runtime is the three files of the WebAssembly backend."""
+    assert sorted(p.name for p in (site / "ort").iterdir()) == sorted(
+        [*build_html.RUNTIME_FILES, "NOTICE.txt"]
+    )
+    assert "onnxruntime-web" in (site / "ort" / "NOTICE.txt").read_text()
+    for name in ("07_what_the_network_sees.html", "draw.html"):
+        text = (site / name).read_text(encoding="utf-8")
+        assert text.count('class="qd-webpad"') == 1, name
+        assert "Google Creative Lab" in text and "creativecommons.org/licenses/by/4.0" in text, name
+        page = parse(site / name)
+        pad_files = ["ort/ort.wasm.min.js", "quickdraw.js", "pad.js"]
+        assert [s for s in page.scripts if not s.startswith("data:")][-3:] == pad_files, name
+        for src in [*pad_files, *page.styles]:
+            assert not urlsplit(src).scheme and (site / src).is_file(), f"{name}: {src}"
+    # the notebook's widget is replaced (a static page cannot run it): no widget view is left
+    # for nbconvert's widget manager, which would load from a CDN
+    chapter = (site / "07_what_the_network_sees.html").read_text(encoding="utf-8")
+    assert '<script type="application/vnd.jupyter.widget-view+json">' not in chapter
+    assert "widget-state+json" not in chapter
+
+
+def test_without_exported_networks_the_pad_says_which_notebook_to_run(site):
+    index = json.loads((site / "models" / "models.json").read_text())
+    assert index["configurations"] == [] and "run 04_training.ipynb" in index["missing"]
+    assert [p.name for p in (site / "models").iterdir()] == ["models.json"]
+
+
+def test_exported_networks_are_copied_and_listed_in_order(tmp_path):
+    """copy_pad with two descriptions (08's and 04's), one broken and one whose file is gone."""
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+
+    def describe(name, made_by, categories, output):
+        (artifacts / f"model_{name}.onnx").write_bytes(b"onnx " + name.encode())
+        info = {
+            "configuration": name,
+            "file": f"model_{name}.onnx",
+            "categories": categories,
+            "output": output,
+            "input": "image",
+            "input_scale": 1 / 255,
+            "made_by": made_by,
+        }
+        (artifacts / f"model_{name}.onnx.json").write_text(json.dumps(info))
+        return info
+
+    many = describe("origin-3-classes", "08_many_categories.ipynb", ["a", "b", "c"], "softmax")
+    improved = describe("improved", "04_training.ipynb", ["apple", "banana"], "sigmoid")
+    origin = describe("origin", "04_training.ipynb", ["apple", "banana"], "sigmoid")
+    describe("gone", "04_training.ipynb", ["apple", "banana"], "sigmoid")
+    (artifacts / "model_gone.onnx").unlink()
+    (artifacts / "model_broken.onnx.json").write_text("{not json")
+    out = tmp_path / "site"
+    out.mkdir()
+    index = build_html.copy_pad(out, artifacts, runtime())
+    assert index == {"configurations": [origin, improved, many]}  # 04's before 08's, origin first
+    assert json.loads((out / "models" / "models.json").read_text()) == index
+    assert sorted(p.name for p in (out / "models").iterdir()) == [
+        "model_improved.onnx",
+        "model_origin-3-classes.onnx",
+        "model_origin.onnx",
+        "models.json",
+    ]
+    assert (out / "models" / "model_origin.onnx").read_bytes() == b"onnx origin"
+
+
+def test_a_missing_runtime_is_named_with_what_to_run(tmp_path):
+    with pytest.raises(SystemExit, match="npm ci"):
+        build_html.copy_pad(tmp_path, tmp_path, tmp_path / "nowhere")

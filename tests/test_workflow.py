@@ -1,5 +1,6 @@
-"""The GitHub Actions workflow (.github/workflows/): actionlint finds nothing, and it runs the
-README's test command on the Pythons the project supports, weekly too."""
+"""The GitHub Actions workflow (.github/workflows/): actionlint finds nothing, it runs the
+README's test command on the Pythons the project supports, weekly too, and publishes the web
+pages with GitHub Pages from pushes to main."""
 
 import re
 import shutil
@@ -76,7 +77,8 @@ def test_the_workflow_covers_the_supported_pythons_weekly_with_caches():
     workflow = yaml.safe_load(WORKFLOWS[0].read_text())
     triggers = workflow[True]  # YAML 1.1 reads the key `on` as True
     assert "schedule" in triggers and "pull_request" in triggers and "push" in triggers
-    (job,) = workflow["jobs"].values()
+    assert set(workflow["jobs"]) == {"test", "pages"}
+    job = workflow["jobs"]["test"]
     assert job["strategy"]["matrix"]["python-version"] == ["3.11", "3.12"]
     assert job["runs-on"].startswith("ubuntu")
     uses = {step.get("uses", "").split("@")[0]: step for step in job["steps"]}
@@ -84,3 +86,19 @@ def test_the_workflow_covers_the_supported_pythons_weekly_with_caches():
     assert uses["actions/cache"]["with"]["path"] == "data"
     assert "upload-artifact" in " ".join(uses)
     assert any("CHROMIUM_PATH" in step.get("run", "") for step in job["steps"])
+
+
+def test_the_pages_are_built_and_published_from_main_after_the_tests():
+    workflow = yaml.safe_load(WORKFLOWS[0].read_text())
+    job = workflow["jobs"]["pages"]
+    assert job["needs"] == "test"
+    assert "github.event_name == 'push'" in job["if"] and "refs/heads/main" in job["if"]
+    assert job["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
+    assert job["environment"]["name"] == "github-pages"
+    uses = {step.get("uses", "").split("@")[0]: step for step in job["steps"]}
+    assert uses["actions/upload-pages-artifact"]["with"]["path"] == "site"
+    assert "actions/deploy-pages" in uses
+    runs = [line.strip() for step in job["steps"] for line in step.get("run", "").splitlines()]
+    assert runs.index("make html") > next(i for i, r in enumerate(runs) if r.startswith("make run"))
+    steps = [step.get("uses", "").split("@")[0] or step.get("name") for step in job["steps"]]
+    assert steps.index("actions/upload-pages-artifact") < steps.index("actions/deploy-pages")

@@ -1,0 +1,164 @@
+"""The trained networks as ONNX files, for the drawing pad of the series' web pages, where
+onnxruntime-web runs them in the browser with no Python (``make html``, tools/build_html.py).
+
+``save_for_page(artifacts_dir, name, model, categories)`` writes ``model_<name>.onnx``, whose input
+is named ``image`` ((N, 28, 28, 1) float32, pixels scaled to 0..1 as ``helpers.scale`` does), and
+beside it ``model_<name>.onnx.json``: the configuration's name, its categories in the order of the
+network's outputs, and whether it ends in one sigmoid unit (the probability of the first category)
+or in a softmax. ``make html`` copies every such pair it finds in the run's artifacts into the pages.
+Needs the packages onnx and tf2onnx (Keras' ``model.export(format="onnx")`` uses them).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import tempfile
+import warnings
+from pathlib import Path
+
+from quickdraw_cnn.data import QuickDrawError
+from quickdraw_cnn.files import replacing, write_json
+
+INPUT_NAME = "image"  # the ONNX input's name (Keras' own default changes from process to process)
+INPUT_SCALE = 1 / 255  # what the page multiplies grey values 0..255 by, as helpers.scale does
+IMAGE_SHAPE = (28, 28, 1)
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Augmentation changes drawings in training only; at inference these layers pass them through, and
+# the converter has no ONNX operator for their random ops: the exported network leaves them out.
+AUGMENTATION = (
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
+    "RandomContrast",
+    "RandomBrightness",
+)
+
+
+class ExportError(QuickDrawError, ValueError):
+    """A network, a name or categories that cannot be exported for the pages' pad.
+
+    Used by save_for_page and onnx_bytes.
+    """
+
+
+def inference_network(model):
+    """The network as it runs at inference: the model without its augmentation layers (the same
+    layers and weights otherwise), or the model itself when it has none.
+
+    Used by onnx_bytes.
+    """
+    import keras
+
+    kept = [layer for layer in model.layers if type(layer).__name__ not in AUGMENTATION]
+    if len(kept) == len(model.layers):
+        return model
+    if not isinstance(model, keras.Sequential):
+        raise ExportError(
+            f"{model.name} has augmentation layers and is not a Sequential model: build the "
+            "network without them (they do nothing at inference) and export that"
+        )
+    return keras.Sequential([keras.Input(shape=model.input_shape[1:]), *kept], name=model.name)
+
+
+def onnx_bytes(model):
+    """A trained Keras model with (None, 28, 28, 1) input as the bytes of an ONNX file whose input
+    is named ``image``.
+
+    Used by save_for_page.
+    """
+    shape = tuple(model.input_shape)
+    if shape[1:] != IMAGE_SHAPE:
+        raise ExportError(f"the pad feeds (N, 28, 28, 1) images, this model takes {shape}")
+    try:
+        import onnx  # noqa: F401  (model.export needs both)
+        import tf2onnx  # noqa: F401
+    except ImportError as err:
+        raise ExportError(
+            f"exporting to ONNX needs the packages onnx and tf2onnx ({err.name} is missing): "
+            "pip install -r requirements.txt"
+        ) from err
+    import tensorflow as tf
+
+    spec = [tf.TensorSpec((None, *IMAGE_SHAPE), tf.float32, name=INPUT_NAME)]
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # Keras' converter asks NumPy for np.object
+        path = Path(tmp) / "model.onnx"
+        inference_network(model).export(str(path), format="onnx", input_signature=spec, verbose=False)
+        return path.read_bytes()
+
+
+def onnx_text(model):
+    """The ONNX file of a trained Keras model as base64 text: JSON-able, so a chapter whose
+    trainings go to the experiment cache can keep it with the result and save it later with
+    ``save_for_page``, also when the training is not run again.
+
+    Used by 08_many_categories.ipynb.
+    """
+    return base64.b64encode(onnx_bytes(model)).decode("ascii")
+
+
+def _output_units(data):
+    """Output units and input name of an ONNX file's bytes (ExportError if it is not one)."""
+    import onnx
+
+    try:
+        graph = onnx.load_from_string(data).graph
+        units = graph.output[0].type.tensor_type.shape.dim[-1].dim_value
+        return int(units), graph.input[0].name
+    except Exception as err:  # noqa: BLE001  (protobuf's decode errors have no common public base)
+        raise ExportError(f"not an ONNX network of onnx_text / onnx_bytes: {type(err).__name__}") from err
+
+
+def save_for_page(artifacts_dir, name, model, categories, made_by=None):
+    """Save a trained network for the pad of the web pages: ``<artifacts_dir>/model_<name>.onnx``
+    and its description ``model_<name>.onnx.json``, each written atomically (never half a file).
+    ``categories``: its classes in label order (two for a one-sigmoid network, whose output is
+    the first one's probability); ``made_by``: the chapter, shown nowhere but used to order the
+    configurations on the page. ``model``: a Keras model, or what ``onnx_text`` made of one.
+    Returns the path of the .onnx file.
+
+    Used by 04_training.ipynb and 08_many_categories.ipynb (for tools/build_html.py's pages).
+    """
+    if not NAME.match(str(name)):
+        raise ExportError(
+            f"a configuration's name is letters, digits, '_', '-' or '.' (it names a file), got {name!r}"
+        )
+    categories = [str(c) for c in categories]
+    if len(categories) < 2 or len(set(categories)) != len(categories):
+        raise ExportError(f"a network tells at least two different categories apart, got {categories}")
+    if isinstance(model, (str, bytes)):
+        try:
+            data = base64.b64decode(model, validate=True) if isinstance(model, str) else model
+        except ValueError as err:
+            raise ExportError("a string model must be the base64 text of onnx_text") from err
+        units, input_name = _output_units(data)
+        if input_name != INPUT_NAME:
+            raise ExportError(
+                f"the ONNX network's input is {input_name!r}, not {INPUT_NAME!r}: use onnx_text"
+            )
+    else:
+        units, data = int(model.output_shape[-1]), None
+    if units != (1 if len(categories) == 2 else len(categories)):
+        raise ExportError(
+            f"the network has {units} output units, which does not fit {len(categories)} categories "
+            "(one sigmoid unit for two, else one softmax unit per category)"
+        )
+    data = onnx_bytes(model) if data is None else data
+    path = Path(artifacts_dir) / f"model_{name}.onnx"
+    with replacing(path) as fh:
+        fh.write(data)
+    write_json(
+        path.with_name(path.name + ".json"),
+        {
+            "configuration": str(name),
+            "file": path.name,
+            "categories": categories,
+            "output": "sigmoid" if units == 1 else "softmax",
+            "input": INPUT_NAME,
+            "input_scale": INPUT_SCALE,
+            "made_by": made_by,
+        },
+    )
+    return path
