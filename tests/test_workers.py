@@ -213,7 +213,7 @@ def test_a_worker_whose_port_was_taken_after_the_check_names_the_port(folder, tm
 
 @pytest.mark.slow
 def test_a_worker_job_past_its_timeout_is_stopped_and_says_so(folder, tmp_path):
-    running = workers.start(**job(folder), out=tmp_path, timeout=2)
+    running = workers.start(**job(folder, timeout=2), out=tmp_path)
     with pytest.raises(workers.WorkerTimeoutError) as err:
         running.wait()
     assert "did not finish within its timeout of 2 s: worker(s) 0, 1 still running were stopped" in str(
