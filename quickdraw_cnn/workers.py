@@ -267,7 +267,7 @@ class Job:
     """A running job: its worker processes (``procs``, ``Popen``), ``out`` folder and deadline.
     ``wait()`` returns a Result or raises a WorkerError; ``stop()`` ends every worker.
 
-    Explained in 08_many_categories.ipynb
+    Used by train and tests/test_workers.py (which kills a worker of a running job).
     """
 
     def __init__(self, settings, out, ports, timeout, threads):
@@ -403,7 +403,7 @@ def start(
 ):
     """Check everything, then start the workers and return the running Job (see train).
 
-    Explained in 08_many_categories.ipynb
+    Used by train and tests/test_workers.py.
     """
     settings = job_settings(classes, n, epochs, workers, offset, data_dir, batch_size, config, seed, shards)
     threads = whole_number("threads", threads, 1)
