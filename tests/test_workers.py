@@ -200,6 +200,8 @@ def test_a_killed_worker_is_named_and_the_job_resumes_from_its_backup(folder, tm
 
 @pytest.mark.slow
 def test_a_worker_whose_port_was_taken_after_the_check_names_the_port(folder, tmp_path, monkeypatch):
+    """A port taken between the check and the worker's start: the worker's gRPC error is turned
+    into one that names the worker and the port."""
     monkeypatch.setattr(workers, "check_ports", lambda ports, count: ports)  # as if taken just after
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -213,6 +215,7 @@ def test_a_worker_whose_port_was_taken_after_the_check_names_the_port(folder, tm
 
 @pytest.mark.slow
 def test_a_worker_job_past_its_timeout_is_stopped_and_says_so(folder, tmp_path):
+    """A job given 2 s: stopped, every worker reaped, and the error gives the seconds and the workers."""
     running = workers.start(**job(folder, timeout=2), out=tmp_path)
     with pytest.raises(workers.WorkerTimeoutError) as err:
         running.wait()
