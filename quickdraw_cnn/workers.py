@@ -210,7 +210,7 @@ def prepare_backup(out, settings, fresh=False):
     resuming = bool(saved)
     if saved and recorded != settings:
         if recorded is None:
-            why = "records no settings"
+            why = "records no settings (a backup of an older version, or copied in by hand?)"
         else:
             keys = [k for k in sorted(set(settings) | set(recorded)) if settings.get(k) != recorded.get(k)]
             why = "was made with other settings: " + "; ".join(
