@@ -319,18 +319,28 @@ def build_origin(filters=14, padding="valid", input_shape=IMAGE_SHAPE):
 
 
 def build_cnn(
-    filters=(14, 14), padding="valid", augment=False, dense=64, input_shape=IMAGE_SHAPE, name="cnn", classes=2
+    filters=(14, 14),
+    padding="valid",
+    augment=False,
+    dense=64,
+    input_shape=IMAGE_SHAPE,
+    name="cnn",
+    classes=2,
+    keras=None,
 ):
     """A compiled small CNN: per entry of ``filters`` a 3x3 convolution and a 2x2 max-pool, then
     Dense(``dense``) and the output, with optional augmentation layers (active in training
     only); adam. The defaults are the origin's network exactly. ``classes=2``: one sigmoid unit
     and binary cross-entropy, as the origin; more: one softmax unit per class and sparse
     categorical cross-entropy (labels 0 .. classes-1), as in 08_many_categories.ipynb.
+    ``keras``: the Keras module to build with, Keras 3 when None; the multi-worker route passes
+    ``tf_keras`` (quickdraw_cnn.workers), which has the same layers and weights in the same order.
 
     Explained in 06_experiments.ipynb
     """
-    import keras
-    from keras import layers
+    if keras is None:
+        import keras
+    layers = keras.layers
 
     stack = [keras.Input(shape=input_shape)]
     if augment:

@@ -1,7 +1,7 @@
 """Many categories for the quickdraw-cnn series (chapter 08): checking a list of categories,
 loading them with labels in the order given, a streamed ``tf.data`` pipeline that reads rows
-straight from the per-category .npy files, top-k accuracy and confusions, and the compatibility
-patch that lets Keras 3 ``model.fit`` run under ``tf.distribute.MultiWorkerMirroredStrategy``.
+straight from the per-category .npy files, top-k accuracy and confusions. Multi-worker training is in
+quickdraw_cnn.workers.
 
 Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
 (https://github.com/googlecreativelab/quickdraw-dataset).
@@ -264,73 +264,3 @@ def most_confused(matrix, classes, top=6):
     pairs = [(matrix[i, j] + matrix[j, i], i, j) for i in range(k) for j in range(i + 1, k)]
     pairs.sort(reverse=True)
     return [(classes[i], classes[j], float(matrix[i, j]), float(matrix[j, i])) for _, i, j in pairs[:top]]
-
-
-# ------------------------------------------------------- tf.distribute ----
-
-
-def keras_needs_multi_worker_patch():
-    """True on Keras 3, whose TensorFlow trainer cannot ``fit`` under MultiWorkerMirroredStrategy
-    as shipped (keras-team/keras#20585, tensorflow/tensorflow#72388; checked on Keras 3.15.1).
-    tests/test_multiclass.py detects the day a Keras release no longer needs the patch.
-
-    Explained in 08_many_categories.ipynb
-    """
-    import keras
-
-    return int(keras.__version__.split(".")[0]) == 3
-
-
-def patch_keras_for_multi_worker():
-    """Make Keras 3's ``model.fit`` work under MultiWorkerMirroredStrategy (TensorFlow backend).
-
-    Two places fail as shipped: ``_maybe_symbolic_build`` all-reduces a *data batch* across
-    workers only to learn its shapes (a PerReplica value that the collective cannot convert), and
-    ``reduce_per_replica`` averages per-replica logs with ``axis=0``, which scalars lack. The patch
-    takes this worker's own batch for the shapes, and averages logs across workers with
-    ``axis=None``. Gradients are all-reduced by the strategy itself, unchanged. Returns whether it
-    patched (only on the Keras versions keras_needs_multi_worker_patch names).
-
-    Explained in 08_many_categories.ipynb
-    """
-    if not keras_needs_multi_worker_patch():
-        return False
-    import tensorflow as tf
-    from keras.src import tree
-    from keras.src.backend.tensorflow import trainer as tf_trainer
-
-    if getattr(tf_trainer, "_quickdraw_patched", False):
-        return True
-
-    def local(strategy, value):
-        if isinstance(value, tf.distribute.DistributedValues):
-            return strategy.experimental_local_results(value)[0]
-        return value
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        if self._distribute_strategy is None:
-            return
-        strategy = self.distribute_strategy
-        if iterator is not None:
-            for _, _, it in iterator:
-                data_batch = tree.map_structure(lambda v: local(strategy, v), next(it))
-                break
-        with strategy.scope():
-            self._symbolic_build(data_batch=data_batch)
-
-    shipped = tf_trainer.reduce_per_replica
-
-    def reduce_per_replica(values, strategy, reduction):
-        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
-            return tree.map_structure(
-                lambda v: (
-                    strategy.reduce("MEAN", v, axis=None) if tf_trainer._is_per_replica_instance(v) else v
-                ),
-                values,
-            )
-        return shipped(values, strategy, reduction)
-
-    tf_trainer.TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
-    tf_trainer.reduce_per_replica = reduce_per_replica
-    tf_trainer._quickdraw_patched = True
-    return True

@@ -35,8 +35,8 @@ SMOKE = {
     "filter_grid": [2, 4],
     "unseen_offset": 1800,
     "unseen_n": 100,
-    # 08: three categories (the generated sample has these too); tools/multiworker.py is
-    # tested on its own in test_multiclass.py
+    # 08: three categories (the generated sample has these too); multi-worker training
+    # (quickdraw_cnn.workers) is tested on its own in test_workers.py
     "classes": ["apple", "banana", "rainbow"],
     "class_counts": [2],
     "multiworker": False,

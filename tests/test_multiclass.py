@@ -1,15 +1,9 @@
-"""Chapter 08's library (multiclass.py) and its multi-worker script (tools/multiworker.py).
+"""Chapter 08's library (quickdraw_cnn/multiclass.py); its multi-worker training is tested in
+test_workers.py.
 
 The data are generated drawings of three categories in a temporary folder, so these tests run the
-same with or without the real sample. The two-worker tests have "worker" in their names
-(`pytest -k worker` selects them); their processes listen on 127.0.0.1 only, use one thread each,
-are bounded in time and always stopped.
+same with or without the real sample.
 """
-
-import json
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,9 +12,6 @@ from synthetic import draw_synthetic
 import helpers
 from quickdraw_cnn import multiclass
 from quickdraw_cnn.data import NotEnoughRowsError
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-import multiworker  # noqa: E402
 
 CLASSES = ["apple", "banana", "rainbow"]
 ROWS = 300
@@ -114,73 +105,3 @@ def test_top_k_accuracy_and_confusions():
     assert np.allclose(m.sum(axis=1), 1) and m[0, 0] == 0.5 and m[2, 1] == 1.0
     pairs = multiclass.most_confused(m, ["a", "b", "c"], top=2)
     assert pairs[0][:2] == ("b", "c") and pairs[0][3] == 1.0
-
-
-WORKER_ARGS = ["--classes", *CLASSES, "--n", "40", "--batch-size", "16"]
-
-
-@pytest.mark.slow
-def test_two_workers_hold_identical_weights_after_training(folder, tmp_path):
-    reports = multiworker.launch(
-        2, [*WORKER_ARGS, "--epochs", "2", "--data-dir", str(folder)], tmp_path, timeout=150
-    )
-    assert [r["epochs_run"] for r in reports] == [[0, 1], [0, 1]]
-    patched = multiclass.keras_needs_multi_worker_patch()
-    assert all(r["workers"] == 2 and r["patched"] == patched for r in reports)
-    w0, w1 = (np.load(tmp_path / f"weights-{i}.npz") for i in range(2))
-    assert len(w0.files) == 8  # two convolutions and two dense layers: kernels and biases
-    for key in w0.files:
-        assert np.array_equal(w0[key], w1[key]), key  # bit-identical: the gradients were all-reduced
-    assert reports[0]["history"]["loss"] == reports[1]["history"]["loss"]
-
-
-@pytest.mark.slow
-def test_a_killed_worker_resumes_from_backup_and_restore(folder, tmp_path):
-    args = [*WORKER_ARGS, "--epochs", "8", "--data-dir", str(folder)]
-    saved = tmp_path / "backup" / "worker-0" / "training_metadata.json"
-    procs = multiworker.start_workers(2, args, tmp_path)
-    try:
-        deadline = time.monotonic() + 150
-        while time.monotonic() < deadline and all(p.poll() is None for p in procs):
-            try:  # two epochs backed up: the previous one is kept too (double_checkpoint)
-                if json.loads(saved.read_text())["epoch"] >= 2:
-                    break
-            except (OSError, ValueError, KeyError):
-                pass
-            time.sleep(0.05)
-        assert saved.is_file(), multiworker.tail(tmp_path / "worker-0.log")
-        procs[1].kill()  # worker 1 dies mid-training; worker 0 cannot go on alone
-        procs[1].wait()
-        assert procs[0].poll() is None, "training ended before the worker could be killed"
-    finally:
-        multiworker.stop_workers(procs)  # the job is restarted as a whole, as a cluster would
-    assert all(p.returncode != 0 for p in procs)
-    done = json.loads(saved.read_text())["epoch"]  # epochs finished and backed up by worker 0
-    assert 2 <= done < 8
-    assert (tmp_path / "backup" / "worker-1").is_dir()  # one folder per worker
-    reports = multiworker.launch(2, args, tmp_path, timeout=150)
-    for r in reports:  # resumed after the last epoch both workers had backed up (done, or done - 1)
-        assert r["epochs_run"] in (list(range(done, 8)), list(range(done - 1, 8))), (done, r["epochs_run"])
-    assert reports[0]["epochs_run"] == reports[1]["epochs_run"]
-    w0, w1 = (np.load(tmp_path / f"weights-{i}.npz") for i in range(2))
-    assert all(np.array_equal(w0[key], w1[key]) for key in w0.files)
-
-
-@pytest.mark.slow
-def test_worker_training_without_the_patch_still_fails_on_this_keras(folder, tmp_path):
-    """Fails the day a Keras release runs fit under MultiWorkerMirroredStrategy as shipped: then
-    remove multiclass.patch_keras_for_multi_worker (and change keras_needs_multi_worker_patch)."""
-    import keras
-
-    if not multiclass.keras_needs_multi_worker_patch():
-        pytest.skip(f"Keras {keras.__version__} is not patched")
-    args = [*WORKER_ARGS, "--epochs", "1", "--data-dir", str(folder), "--no-patch"]
-    try:
-        multiworker.launch(2, args, tmp_path, timeout=120)
-    except RuntimeError as err:
-        assert "PerReplica" in str(err), err  # the failure of keras-team/keras#20585
-    else:
-        pytest.fail(
-            f"Keras {keras.__version__} trains under MultiWorkerMirroredStrategy without the "
-            "patch: delete multiclass.patch_keras_for_multi_worker and say so in chapter 08"
-        )

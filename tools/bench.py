@@ -8,7 +8,7 @@
 4. bytes a download of 1,500 + 1,500 drawings costs, through a local HTTP server that honours Range;
 5. chapter 08: its wall time from scratch and cached; the streamed pipeline's peak memory and
    drawings/s at 1x, 10x and 100x the sample (stand-ins: files of the sample's rows repeated); and
-   drawings/s of the multi-worker script with 1 and 2 workers (one thread each).
+   drawings/s and wall time of multi-worker training with 1 and 2 workers (one thread each).
 
 `python tools/bench.py --only-08` runs part 5 alone.
 
@@ -172,26 +172,19 @@ def bench_08(data_dir, work):
         for f in folder.iterdir():
             f.unlink()
 
-    sys.path.insert(0, str(REPO / "tools"))
-    import multiworker
+    from quickdraw_cnn import workers
 
-    args = ["--classes", *classes, "--n", "500", "--epochs", "3", "--data-dir", data_dir]
     print(
-        f"   multi-worker script, {len(classes)} classes x 500 drawings, 3 epochs, batch 32 per worker, "
-        "one thread per worker (drawings/s of epochs 2-3)"
+        f"   multi-worker training (quickdraw_cnn.workers, {workers.ROUTE}), {len(classes)} classes x 500 "
+        "drawings, 3 epochs, batch 32 per worker, one thread per worker (drawings/s of epochs 2-3)"
     )
-    for workers in (1, 2):
-        reports = multiworker.launch(workers, args, work / f"mw{workers}", timeout=600)
-        rate = reports[0]["drawings_per_second"]
+    for count in (1, 2):
+        result = workers.train(classes, 500, 3, count, work / f"mw{count}", data_dir=data_dir, timeout=600)
+        rate = result.reports[0]["drawings_per_second"]
         print(
-            f"   {workers} worker(s): {rate:,.0f} drawings/s in all"
-            + ("" if workers == 1 else f", identical weights: {identical(work / f'mw{workers}')}")
+            f"   {count} worker(s): {rate:,.0f} drawings/s in all, {result.seconds:.1f} s wall time"
+            + ("" if count == 1 else f", identical weights: {result.identical_weights}")
         )
-
-
-def identical(folder):
-    w0, w1 = (np.load(folder / f"weights-{i}.npz") for i in range(2))
-    return all(np.array_equal(w0[k], w1[k]) for k in w0.files)
 
 
 def main(argv=None):
