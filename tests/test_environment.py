@@ -117,3 +117,41 @@ def test_the_lock_pins_a_version_the_ranges_allow(req):
 def test_every_locked_package_is_exact():
     assert LOCKED, "requirements.lock is empty"
     assert all([s.operator for s in r.specifier] == ["=="] for r in LOCKED.values())
+
+
+def _readme_commands_without_make():
+    import re
+
+    text = (REPO_DIR / "README.md").read_text()
+    section = text.split("### Without make", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    assert len(blocks) == 2, "README's 'Without make' gives two blocks: the series, then the tests"
+    return [[line.strip() for line in b.splitlines() if line.strip()] for b in blocks]
+
+
+def test_the_commands_without_make_are_the_ones_make_runs():
+    """README's plain commands for the two jobs are exactly what make runs on a fresh machine
+    (`make -n -B` prints the recipes without running them), so the two paths cannot drift."""
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("no make on this machine")
+    plan = {}
+    for target in ("run", "test"):
+        out = subprocess.run(
+            ["make", "-n", "-B", "--no-print-directory", "PYTHON=python", "NPM=npm", target],
+            cwd=REPO_DIR,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        plan[target] = [" ".join(line.replace("--quiet", "").split()) for line in out.splitlines()]
+    series, tests = _readme_commands_without_make()
+    assert series[0] == "python -m venv .venv"
+    assert "test -x .venv/bin/python || python -m venv .venv" in plan["run"]
+    for command in series[1:]:
+        assert " ".join(command.split()) in plan["run"], (command, plan["run"])
+    for command in tests:
+        command = command.removesuffix(" && cd ..")  # back to the repository, where make stays
+        assert " ".join(command.split()) in plan["test"], (command, plan["test"])
