@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,7 @@ def _import_tensorflow_quietly():
 
 
 _import_tensorflow_quietly()
+import keras  # noqa: E402  (after TensorFlow's quiet import)
 
 
 class MissingArtifactError(QuickDrawError, FileNotFoundError):
@@ -59,7 +61,13 @@ class MissingArtifactError(QuickDrawError, FileNotFoundError):
 
 
 def check_parameters(
-    categories=None, n_per_class=None, test_fraction=None, epochs=None, seed=None, validation_fraction=None
+    categories=None,
+    n_per_class=None,
+    test_fraction=None,
+    epochs=None,
+    seed=None,
+    validation_fraction=None,
+    batch_size=None,
 ):
     """Stop early, saying what to change, on parameters that make no sense (None: not checked).
 
@@ -79,7 +87,8 @@ def check_parameters(
         problems.append(
             f"categories must be two different category names, e.g. ['apple', 'banana'], got {categories!r}"
         )
-    for name, value, low in (("n_per_class", n_per_class, 1), ("epochs", epochs, 1), ("seed", seed, 0)):
+    wholes = [("n_per_class", n_per_class, 1), ("epochs", epochs, 1), ("seed", seed, 0)]
+    for name, value, low in wholes + [("batch_size", batch_size, 1)]:
         if value is not None and not whole(value, low):
             problems.append(f"{name} must be a whole number >= {low}, got {value!r}")
     if test_fraction is not None and not (isinstance(test_fraction, (int, float)) and 0 < test_fraction < 1):
@@ -301,13 +310,17 @@ ORIGIN_LAYERS = [
 
 
 def set_seed(seed):
-    """Seed Python, NumPy and TensorFlow in one call (``keras.utils.set_random_seed``).
+    """Seed Python, NumPy and TensorFlow in one call (``keras.utils.set_random_seed``) and make
+    TensorFlow's ops deterministic (``tf.config.experimental.enable_op_determinism``), so that a
+    rerun gives the same numbers on a GPU too. Determinism stays on for the rest of the process.
 
     Explained in 04_training.ipynb
     """
     import keras
+    import tensorflow as tf
 
     keras.utils.set_random_seed(int(seed))
+    tf.config.experimental.enable_op_determinism()
 
 
 def build_origin(filters=14, padding="valid", input_shape=IMAGE_SHAPE):
@@ -400,30 +413,63 @@ def validation_slice(x, y, fraction, seed):
     return x_fit, y_fit, (x_val, y_val)
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """A Keras callback that times every epoch: ``seconds`` (one value an epoch) and ``total``
+    (from the first epoch's start to the last one's end).
+
+    Explained in 04_training.ipynb
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.seconds, self.total, self._first, self._start = [], 0.0, None, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+        self._first = self._first or self._start
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        self.seconds.append(now - self._start)
+        self.total = now - self._first
+
+
+def history_record(fit, timer, name, n_fit, n_validation, batch_size, seed):
+    """What 04 saves as ``history_<name>.json``: Keras' per-epoch metrics (``fit.history``) as
+    plain floats, the epoch times of an EpochTimer and the settings of the run.
+
+    Explained in 04_training.ipynb
+    """
+    history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
+    history.update(
+        epoch_seconds=timer.seconds,
+        fit_seconds=timer.total,
+        n_fit=n_fit,
+        n_validation=n_validation,
+        model=name,
+        epochs_run=len(timer.seconds),
+        batch_size=batch_size,
+        seed=seed,
+    )
+    return history
+
+
 def train(
     config, x_train, y_train, epochs, batch_size=32, validation_fraction=0.0, seed=0, verbose=2, classes=2
 ):
     """Seed, build and fit a configuration (a name in CONFIGS, or such a dict) on uint8 images;
-    ``classes`` as in build_cnn (labels 0 .. classes-1 when more than 2).
+    ``classes`` as in build_cnn (labels 0 .. classes-1 when more than 2). The same steps as
+    04_training.ipynb writes out: set_seed, validation_slice, build, ``fit`` with an EpochTimer.
 
     Returns (model, history): Keras' per-epoch metrics plus ``epoch_seconds``, ``fit_seconds``.
     Explained in 04_training.ipynb
     """
-    import time
-
-    import keras
-
     set_seed(seed)
     name = config if isinstance(config, str) else "custom"
     x_fit, y_fit, val = validation_slice(x_train, y_train, validation_fraction, seed)
     model = build_cnn(name=name, classes=classes, **(CONFIGS[config] if isinstance(config, str) else config))
-    times = []
-    timer = keras.callbacks.LambdaCallback(
-        on_epoch_begin=lambda e, logs: times.append(time.perf_counter()),
-        on_epoch_end=lambda e, logs: times.__setitem__(-1, time.perf_counter() - times[-1]),
-    )
-    start = time.perf_counter()
-    hist = model.fit(
+    timer = EpochTimer()
+    fit = model.fit(
         scale(x_fit),
         y_fit,
         epochs=epochs,
@@ -432,18 +478,8 @@ def train(
         callbacks=[timer],
         verbose=verbose,
     )
-    history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
-    history.update(
-        epoch_seconds=times,
-        fit_seconds=time.perf_counter() - start,
-        n_fit=len(y_fit),
-        n_validation=0 if val is None else len(val[1]),
-        model=name,
-        epochs_run=len(times),
-        batch_size=batch_size,
-        seed=seed,
-    )
-    return model, history
+    n_validation = 0 if val is None else len(val[1])
+    return model, history_record(fit, timer, name, len(y_fit), n_validation, batch_size, seed)
 
 
 # ------------------------------------------------------------- plotting ----
