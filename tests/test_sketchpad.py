@@ -9,8 +9,8 @@ import pytest
 
 import helpers
 from quickdraw_cnn import occlusion, sketches, sketchpad
-from quickdraw_cnn.strokes import load_pairs
 from quickdraw_cnn.data import QuickDrawError, load_drawings
+from quickdraw_cnn.strokes import load_pairs
 
 # cairo's line: width 16 in the 0..255 space, which spans 28 / (256 + 2*16 + 16) of a pixel per unit
 GEOMETRIC_WIDTH = 16 * 28 / 304
