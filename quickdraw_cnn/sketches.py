@@ -457,3 +457,55 @@ def append_drawings(folder, category, bitmaps):
         rows = np.concatenate([old, rows])
     atomic_save(path, rows)
     return len(rows)
+
+
+# ------------------------------------------------------------- figures ----
+
+
+def plot_strokes_vs_google(chosen):
+    """A figure of (strokes, Google's bitmap) pairs: Google's bitmap, our rendering and their
+    difference (titled with its mean absolute value), one column a drawing. Returns the figure.
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(3, len(chosen), figsize=(1.4 * len(chosen), 4.6), squeeze=False)
+    for k, (strokes, google) in enumerate(chosen):
+        ours = render_strokes(strokes).astype(int)
+        axes[0, k].imshow(google, cmap="gray_r", vmin=0, vmax=255)
+        axes[1, k].imshow(ours, cmap="gray_r", vmin=0, vmax=255)
+        axes[2, k].imshow(ours - google, cmap="RdBu_r", vmin=-64, vmax=64)
+        axes[2, k].set_title(f"{np.abs(ours - google).mean():.1f}", fontsize=8)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for row, label in enumerate(("Google's bitmap", "our rendering", "difference")):
+        axes[row, 0].text(-2, 14, label, rotation=90, ha="right", va="center", fontsize=8)
+    fig.suptitle(
+        "The same strokes: Google's bitmap, ours, and the difference (mean absolute, grey levels)", fontsize=9
+    )
+    return fig
+
+
+def comparison_table(match):
+    """``compare_with_google``'s figures as a text table, Google's beside ours.
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+    ours, google = match["ours"], match["google"]
+    lines = [
+        f"{match['n']} drawings: mean absolute difference {match['mean_abs_diff']:.2f} grey levels of 255 "
+        f"(worst drawing {match['max_abs_diff']:.2f}), correlation {match['correlation']:.4f}",
+        f"{'':<34} {'Google':>8} {'ours':>8}",
+    ]
+    for label, key, fmt in (
+        ("ink share (mean grey / 255)", "ink_share", ".4f"),
+        ("stroke width (ink / length, px)", "stroke_width", ".3f"),
+        ("drawings with an empty border", "border_empty", ".0%"),
+        ("centre of ink from centre (px)", "centre_offset", ".3f"),
+    ):
+        lines.append(f"{label:<34} {google[key]:>8{fmt}} {ours[key]:>8{fmt}}")
+    lines.append("share of pixels by grey level:")
+    for b, g, o in zip(match["histogram_bins"], google["histogram"], ours["histogram"]):
+        lines.append(f"  {b:>8}: Google {g:.3f}  ours {o:.3f}")
+    return "\n".join(lines)
