@@ -139,7 +139,7 @@ def centre_line_strokes(skeleton):
     neighbouring pixels (right, down and both diagonals), a one-point stroke for a lone pixel.
     Coordinates in pixels of the image, y downwards.
 
-    Explained in 07_what_the_network_sees.ipynb
+    Used by sketch_to_bitmap.
     """
     sk = np.asarray(skeleton, bool)
     h, w = sk.shape
@@ -157,7 +157,7 @@ def align_and_scale(strokes):
     """The first step of Google's simplification: the drawing moved to the top-left corner and
     scaled so that its longer side spans 0..255 (float coordinates).
 
-    Explained in 07_what_the_network_sees.ipynb
+    Used by sketch_to_bitmap and simplify_strokes.
     """
     strokes = [np.asarray(s[:2], dtype=np.float64).T for s in strokes]
     points = np.concatenate(strokes)
@@ -297,12 +297,10 @@ def simplify_strokes(strokes, epsilon=2.0):
 
     Explained in 07_what_the_network_sees.ipynb
     """
-    strokes = check_strokes(strokes)
-    points = np.concatenate(strokes)
-    low, extent = points.min(axis=0), np.ptp(points, axis=0).max()
+    check_strokes(strokes)
     simplified = []
-    for stroke in strokes:
-        s = np.round(rdp(_resample((stroke - low) * 255 / extent), epsilon)).astype(int)
+    for stroke in align_and_scale(strokes):
+        s = np.round(rdp(_resample(np.asarray(stroke, dtype=np.float64).T), epsilon)).astype(int)
         simplified.append([s[:, 0].tolist(), s[:, 1].tolist()])
     return simplified
 
