@@ -176,7 +176,7 @@ def _cached_lines(category, need, cache, progress, timeout, searched):
         raise DownloadError(
             f"Could not download {url}: {getattr(err, 'reason', err)}. No network? Put "
             f"{category}.ndjson in a folder and set QUICKDRAW_STROKES_DIR to it, or pass "
-            f"strokes_dir=...{where}."
+            f"strokes_dir=<that folder>{where}."
         ) from err
     lines = [parse_line(raw, f"line {k} of {url}") for k, raw in enumerate(body.splitlines(), 1)]
     with replacing(path) as fh:  # only whole, checked lines reach the cache
