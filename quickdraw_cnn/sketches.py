@@ -16,7 +16,6 @@ Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ LINE_WIDTH = 16.0  # cairo's line width, in the 0..255 space
 PADDING = 16.0  # cairo's padding on each side, in the 0..255 space
 SUPERSAMPLE = 16  # Pillow draws at 16x and averages 16x16 blocks (anti-aliasing)
 MAX_COORDINATE = 1e6  # larger coordinates are refused (a pointer never sends them)
+MAX_IMAGE_SIDE = 600  # larger sketches are first shrunk to this (a block keeps ink if any pixel has it)
 
 
 class NotAnImageError(QuickDrawError, ValueError):
@@ -57,15 +57,24 @@ class StrokesError(QuickDrawError, ValueError):
 
 
 def sketch_to_bitmap(image, ink_threshold=40):
-    """An ordinary sketch (PNG/JPEG path or array; dark strokes on a light background, any size
-    and aspect) as a Quick, Draw! bitmap: (28, 28) uint8, strokes bright on 0.
+    """An ordinary sketch (PNG/JPEG path or array; dark strokes on a light background, any size,
+    aspect and pen) as the bitmap Google would have made of its strokes: (28, 28) uint8, strokes
+    bright on 0.
 
-    Like Google's bitmaps: inverted, cropped to the strokes, strokes thickened so that they keep
-    about 2 pixels' width after shrinking, the longer side scaled to 26 pixels with anti-aliasing,
-    centred with a 1-pixel zero margin, brightest stroke at 255.
+    The strokes are found again from the ink: the ink (darker than ``ink_threshold``) is thinned
+    to its centre line, one pixel wide (``thin``), every pair of neighbouring centre-line pixels
+    becomes a short stroke (``centre_line_strokes``), and those strokes are aligned, scaled to
+    0..255 and drawn as Google drew its own (``render_strokes``: line width 16, padding 16). So
+    the result has Google's stroke width and frame whatever pen the sketch was drawn with.
     Explained in 07_what_the_network_sees.ipynb
     """
-    from PIL import Image, ImageFilter, UnidentifiedImageError
+    ink = _ink_mask(image, ink_threshold)
+    return render_strokes(align_and_scale(centre_line_strokes(thin(ink))))
+
+
+def _ink_mask(image, ink_threshold):
+    """The sketch's ink as a boolean array, cropped to it and at most MAX_IMAGE_SIDE a side."""
+    from PIL import Image, UnidentifiedImageError
 
     if isinstance(image, (str, Path)):
         try:
@@ -86,32 +95,74 @@ def sketch_to_bitmap(image, ink_threshold=40):
             raise NotAnImageError(f"expected a 2-D grayscale or RGB image array, got shape {gray.shape}")
         if gray.max() <= 1.0:
             gray = gray * 255
-    ink = 255 - gray
-    ys, xs = np.nonzero(ink > ink_threshold)
+    ink = 255 - gray > ink_threshold
+    ys, xs = np.nonzero(ink)
     if len(ys) == 0:
         raise BlankCanvasError(
             "the image has no strokes (a blank canvas): draw something dark on a light background"
         )
     ink = ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-    ink[ink <= ink_threshold] = 0
-    pic = Image.fromarray(ink.astype(np.uint8))
-    if max(ink.shape) > 26 * 8:  # shrink large photos first (box filter keeps thin strokes)
-        pic = pic.reduce(max(ink.shape) // (26 * 4))
-    w, h = pic.size
-    factor = max(h, w) / 26
-    width = int(round(factor * 1.5)) | 1  # odd size; thicken strokes before shrinking
-    if width >= 3:
-        pic = pic.filter(ImageFilter.MaxFilter(width))
-    new = (max(1, round(w / factor)), max(1, round(h / factor)))
-    small = np.asarray(
-        pic.resize(new, Image.Resampling.LANCZOS if factor < 1 else Image.Resampling.BOX), dtype=np.float32
-    )
-    canvas = np.zeros((28, 28), np.float32)
-    top, left = (28 - new[1]) // 2, (28 - new[0]) // 2
-    canvas[top : top + new[1], left : left + new[0]] = small
-    if canvas.max() <= 0:
-        raise BlankCanvasError("the strokes vanished when shrunk to 28x28: draw bolder lines")
-    return np.clip(np.round(canvas * 255 / canvas.max()), 0, 255).astype(np.uint8)
+    f = -(-max(ink.shape) // MAX_IMAGE_SIDE)  # ceiling division
+    if f > 1:
+        h, w = -(-ink.shape[0] // f) * f, -(-ink.shape[1] // f) * f
+        ink = np.pad(ink, ((0, h - ink.shape[0]), (0, w - ink.shape[1])))
+        ink = ink.reshape(h // f, f, w // f, f).any(axis=(1, 3))
+    return ink
+
+
+def thin(mask):
+    """The centre lines of a boolean image, one pixel wide (Zhang-Suen thinning: peel off border
+    pixels that are neither line ends nor needed to keep the ink connected, until none is left).
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+    img = np.pad(np.asarray(mask, bool), 1).astype(np.uint8)
+    while True:
+        removed = 0
+        for step in (0, 1):
+            # the 8 neighbours, clockwise from north: N, NE, E, SE, S, SW, W, NW
+            p = [img[:-2, 1:-1], img[:-2, 2:], img[1:-1, 2:], img[2:, 2:],
+                 img[2:, 1:-1], img[2:, :-2], img[1:-1, :-2], img[:-2, :-2]]  # fmt: skip
+            count = sum(q.astype(np.int8) for q in p)
+            turns = sum(((p[i] == 0) & (p[(i + 1) % 8] == 1)).astype(np.int8) for i in range(8))
+            n, e, s, w = p[0], p[2], p[4], p[6]
+            side = (n * e * s == 0) & (e * s * w == 0) if step == 0 else (n * e * w == 0) & (n * s * w == 0)
+            kill = (img[1:-1, 1:-1] == 1) & (count >= 2) & (count <= 6) & (turns == 1) & side
+            img[1:-1, 1:-1][kill] = 0
+            removed += int(kill.sum())
+        if not removed:
+            return img[1:-1, 1:-1].astype(bool)
+
+
+def centre_line_strokes(skeleton):
+    """Strokes from a one-pixel-wide centre line: one two-point stroke for every pair of
+    neighbouring pixels (right, down and both diagonals), a one-point stroke for a lone pixel.
+    Coordinates in pixels of the image, y downwards.
+
+    Used by sketch_to_bitmap.
+    """
+    sk = np.asarray(skeleton, bool)
+    h, w = sk.shape
+    padded = np.pad(sk, 1)
+    strokes = []
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        ys, xs = np.nonzero(sk & padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w])
+        strokes += [[[x, x + dx], [y, y + dy]] for y, x in zip(ys.tolist(), xs.tolist())]
+    linked = {(x, y) for s in strokes for x, y in zip(*s)}
+    strokes += [[[x], [y]] for y, x in zip(*np.nonzero(sk)) if (int(x), int(y)) not in linked]
+    return strokes
+
+
+def align_and_scale(strokes):
+    """The first step of Google's simplification: the drawing moved to the top-left corner and
+    scaled so that its longer side spans 0..255 (float coordinates).
+
+    Used by sketch_to_bitmap and simplify_strokes.
+    """
+    strokes = [np.asarray(s[:2], dtype=np.float64).T for s in strokes]
+    points = np.concatenate(strokes)
+    low, extent = points.min(axis=0), max(np.ptp(points, axis=0).max(), 1e-9)
+    return [((s - low) * 255 / extent).T.tolist() for s in strokes]
 
 
 def draw_sketch(strokes, path, size=(4, 4), linewidth=8):
@@ -131,6 +182,27 @@ def draw_sketch(strokes, path, size=(4, 4), linewidth=8):
     ax.set_axis_off()
     fig.savefig(path, facecolor="white")
     plt.close(fig)
+    return Path(path)
+
+
+def strokes_to_png(simplified, path, side=400, pen=8, margin=20):
+    """Simplified strokes (0..255) drawn as a person's sketch would be saved: dark lines ``pen``
+    pixels wide on a white ``side`` x ``side`` PNG, with a ``margin``. Returns the path.
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+    from PIL import Image, ImageDraw
+
+    img = Image.new("L", (side, side), 255)
+    draw = ImageDraw.Draw(img)
+    k = (side - 2 * margin) / 255
+    for stroke in simplified:
+        pts = [(margin + x * k, margin + y * k) for x, y in zip(stroke[0], stroke[1])]
+        if len(pts) > 1:
+            draw.line(pts, fill=0, width=pen, joint="curve")
+        for x, y in pts:  # round ends
+            draw.ellipse((x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2), fill=0)
+    img.save(path)
     return Path(path)
 
 
@@ -225,12 +297,10 @@ def simplify_strokes(strokes, epsilon=2.0):
 
     Explained in 07_what_the_network_sees.ipynb
     """
-    strokes = check_strokes(strokes)
-    points = np.concatenate(strokes)
-    low, extent = points.min(axis=0), np.ptp(points, axis=0).max()
+    check_strokes(strokes)
     simplified = []
-    for stroke in strokes:
-        s = np.round(rdp(_resample((stroke - low) * 255 / extent), epsilon)).astype(int)
+    for stroke in align_and_scale(strokes):
+        s = np.round(rdp(_resample(np.asarray(stroke, dtype=np.float64).T), epsilon)).astype(int)
         simplified.append([s[:, 0].tolist(), s[:, 1].tolist()])
     return simplified
 
@@ -312,25 +382,6 @@ def bitmap_stats(bitmap):
 HISTOGRAM_BINS = [0, 1, 64, 128, 192, 255, 256]  # grey levels: 0 | 1-63 | 64-127 | 128-191 | 192-254 | 255
 
 
-def load_simplified_pairs(shared_dir):
-    """The stroke/bitmap pairs of the shared sample: ``{category: [(strokes, bitmap row), ...]}``
-    (line i of ``simplified/<category>.ndjson`` is row i of ``numpy_bitmap/<category>.npy``).
-
-    Explained in 07_what_the_network_sees.ipynb
-    """
-    shared_dir = Path(shared_dir)
-    pairs = {}
-    for path in sorted((shared_dir / "simplified").glob("*.ndjson")):
-        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        rows = np.load(shared_dir / "numpy_bitmap" / f"{path.stem}.npy", mmap_mode="r")[: len(lines)]
-        pairs[path.stem] = [
-            (line["drawing"], np.array(row).reshape(SIDE, SIDE)) for line, row in zip(lines, rows)
-        ]
-    if not pairs:
-        raise FileNotFoundError(f"no simplified/*.ndjson in {shared_dir}")
-    return pairs
-
-
 def compare_with_google(pairs):
     """Render each pair's strokes and compare with Google's bitmap of them: mean absolute grey
     difference, correlation, ink share, stroke width (ink / stroke length, pixels), empty border,
@@ -404,3 +455,55 @@ def append_drawings(folder, category, bitmaps):
         rows = np.concatenate([old, rows])
     atomic_save(path, rows)
     return len(rows)
+
+
+# ------------------------------------------------------------- figures ----
+
+
+def plot_strokes_vs_google(chosen):
+    """A figure of (strokes, Google's bitmap) pairs: Google's bitmap, our rendering and their
+    difference (titled with its mean absolute value), one column a drawing. Returns the figure.
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(3, len(chosen), figsize=(1.4 * len(chosen), 4.6), squeeze=False)
+    for k, (strokes, google) in enumerate(chosen):
+        ours = render_strokes(strokes).astype(int)
+        axes[0, k].imshow(google, cmap="gray_r", vmin=0, vmax=255)
+        axes[1, k].imshow(ours, cmap="gray_r", vmin=0, vmax=255)
+        axes[2, k].imshow(ours - google, cmap="RdBu_r", vmin=-64, vmax=64)
+        axes[2, k].set_title(f"{np.abs(ours - google).mean():.1f}", fontsize=8)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for row, label in enumerate(("Google's bitmap", "our rendering", "difference")):
+        axes[row, 0].text(-2, 14, label, rotation=90, ha="right", va="center", fontsize=8)
+    fig.suptitle(
+        "The same strokes: Google's bitmap, ours, and the difference (mean absolute, grey levels)", fontsize=9
+    )
+    return fig
+
+
+def comparison_table(match):
+    """``compare_with_google``'s figures as a text table, Google's beside ours.
+
+    Explained in 07_what_the_network_sees.ipynb
+    """
+    ours, google = match["ours"], match["google"]
+    lines = [
+        f"{match['n']} drawings: mean absolute difference {match['mean_abs_diff']:.2f} grey levels of 255 "
+        f"(worst drawing {match['max_abs_diff']:.2f}), correlation {match['correlation']:.4f}",
+        f"{'':<34} {'Google':>8} {'ours':>8}",
+    ]
+    for label, key, fmt in (
+        ("ink share (mean grey / 255)", "ink_share", ".4f"),
+        ("stroke width (ink / length, px)", "stroke_width", ".3f"),
+        ("drawings with an empty border", "border_empty", ".0%"),
+        ("centre of ink from centre (px)", "centre_offset", ".3f"),
+    ):
+        lines.append(f"{label:<34} {google[key]:>8{fmt}} {ours[key]:>8{fmt}}")
+    lines.append("share of pixels by grey level:")
+    for b, g, o in zip(match["histogram_bins"], google["histogram"], ours["histogram"]):
+        lines.append(f"  {b:>8}: Google {g:.3f}  ours {o:.3f}")
+    return "\n".join(lines)

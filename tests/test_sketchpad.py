@@ -10,6 +10,7 @@ import pytest
 import helpers
 from quickdraw_cnn import occlusion, sketches, sketchpad
 from quickdraw_cnn.data import QuickDrawError, load_drawings
+from quickdraw_cnn.strokes import load_pairs
 
 # cairo's line: width 16 in the 0..255 space, which spans 28 / (256 + 2*16 + 16) of a pixel per unit
 GEOMETRIC_WIDTH = 16 * 28 / 304
@@ -96,7 +97,9 @@ def match(real_sample):
     shared = real_sample.parent
     if not (shared / "simplified").is_dir():
         pytest.skip(f"no stroke sample at {shared / 'simplified'}")
-    return sketches.compare_with_google(sketches.load_simplified_pairs(shared))
+    categories = sorted(path.stem for path in (shared / "simplified").glob("*.ndjson"))
+    pairs = load_pairs(categories, 10, data_dir=real_sample, strokes_dir=shared / "simplified")
+    return sketches.compare_with_google(pairs)
 
 
 def test_rendering_matches_google_bitmaps(match):
