@@ -27,7 +27,7 @@ SIDE = 28  # Google's bitmaps are 28x28
 ORIGINAL_SIDE = 256.0  # the simplified strokes live in 0..255
 LINE_WIDTH = 16.0  # cairo's line width, in the 0..255 space
 PADDING = 16.0  # cairo's padding on each side, in the 0..255 space
-SUPERSAMPLE = 16  # Pillow draws at 16x and averages 16x16 blocks (anti-aliasing)
+SUPERSAMPLE = 16  # each pixel's coverage counted on a 16x16 grid of points (anti-aliasing)
 MAX_COORDINATE = 1e6  # larger coordinates are refused (a pointer never sends them)
 MAX_IMAGE_SIDE = 600  # larger sketches are first shrunk to this (a block keeps ink if any pixel has it)
 
@@ -69,7 +69,7 @@ def sketch_to_bitmap(image, ink_threshold=40):
     Explained in 07_what_the_network_sees.ipynb
     """
     ink = _ink_mask(image, ink_threshold)
-    return render_strokes(align_and_scale(centre_line_strokes(thin(ink))))
+    return render_strokes(align_and_scale(centre_line_strokes(thin(ink))), as_one=True)
 
 
 def _ink_mask(image, ink_threshold):
@@ -305,38 +305,51 @@ def simplify_strokes(strokes, epsilon=2.0):
     return simplified
 
 
-def render_strokes(simplified, side=SIDE, supersample=SUPERSAMPLE, line_width=LINE_WIDTH):
-    """Simplified strokes (0..255) drawn as Google drew them: white on black, ``line_width`` 16 and
-    padding 16 in the 0..255 space, round caps and joins, centred on the bounding box, anti-aliased
-    (drawn at ``supersample`` times the size and averaged down). Returns (side, side) uint8.
+def render_strokes(simplified, side=SIDE, supersample=SUPERSAMPLE, line_width=LINE_WIDTH, as_one=False):
+    """Simplified strokes (0..255) drawn as Google drew them (cairo): white on black, ``line_width``
+    16 and padding 16 in the 0..255 space, round caps and joins, centred on the bounding box.
+    Each stroke is the union of discs along its segments (what round caps and joins draw); its
+    coverage of each pixel is counted on a ``supersample`` x ``supersample`` grid of points, and
+    strokes are painted one over the other in 8 bits, as cairo does (``as_one=True``: all of them as
+    one stroke, for the many short pieces of an image's centre line). The web pages' pad
+    (web/quickdraw.js) renders the same way. Returns (side, side) uint8.
 
     Explained in 07_what_the_network_sees.ipynb
     """
-    from PIL import Image, ImageDraw
+    total = 2 * PADDING + LINE_WIDTH  # the frame stays Google's whatever the line width
+    scale = side / (ORIGINAL_SIDE + total)
+    pts = [np.asarray(s[:2], dtype=np.float64) for s in simplified]
+    offset = (ORIGINAL_SIDE - np.concatenate(pts, axis=1).max(axis=1)) / 2 + total / 2
+    n, r = side * supersample, line_width / 2 * scale * supersample
+    centre = np.arange(n) + 0.5
+    value = np.zeros((side, side))
+    mask = np.zeros((n, n), bool)
+    for k, (xs, ys) in enumerate(pts):
+        x, y = (xs + offset[0]) * scale * supersample, (ys + offset[1]) * scale * supersample
+        for a, b in [(0, 0)] if len(x) == 1 else zip(range(len(x) - 1), range(1, len(x))):
+            _paint_segment(mask, centre, x[a], y[a], x[b], y[b], r)
+        if as_one and k < len(pts) - 1:
+            continue
+        count = mask.reshape(side, supersample, side, supersample).sum(axis=(1, 3))
+        cover = np.floor(count * 255 / supersample**2 + 0.5)
+        value = np.where(count > 0, np.floor(cover + value * (255 - cover) / 255 + 0.5), value)
+        mask[:] = False
+    return value.astype(np.uint8)
 
-    big = side * supersample
-    total_padding = 2 * PADDING + LINE_WIDTH  # the frame stays Google's whatever the line width
-    scale = big / (ORIGINAL_SIDE + total_padding)
-    pts = [np.asarray(s[:2], dtype=np.float64).T for s in simplified]
-    offset = (ORIGINAL_SIDE - np.concatenate(pts).max(axis=0)) / 2 + total_padding / 2
-    img = Image.new("L", (big, big), 0)
-    draw = ImageDraw.Draw(img)
-    # Pillow fills every pixel its outline touches, which makes shapes half a pixel fatter than
-    # the geometry: the radius is shrunk by that half pixel (measured: ink then matches Google's).
-    radius = max(line_width / 2 * scale - 0.5, 0.5)
-    for stroke in pts:
-        xy = (stroke + offset) * scale
-        for p, q in zip(xy[:-1], xy[1:]):  # each segment: a rectangle of the line's width
-            normal = np.array([p[1] - q[1], q[0] - p[0]])
-            length = np.hypot(*normal)
-            if length > 0:
-                normal *= radius / length
-                draw.polygon(
-                    [tuple(p + normal), tuple(q + normal), tuple(q - normal), tuple(p - normal)], fill=255
-                )
-        for x, y in xy:  # round caps and joins
-            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
-    return np.asarray(img.reduce(supersample), dtype=np.uint8)
+
+def _paint_segment(mask, centre, ax, ay, bx, by, r):
+    """Set the points of ``mask`` within ``r`` of the segment (ax, ay)-(bx, by): a round-capped line."""
+    n = mask.shape[0]
+    i0, i1 = max(0, int(np.floor(min(ay, by) - r - 0.5))), min(n - 1, int(np.ceil(max(ay, by) + r - 0.5)))
+    j0, j1 = max(0, int(np.floor(min(ax, bx) - r - 0.5))), min(n - 1, int(np.ceil(max(ax, bx) + r - 0.5)))
+    if i1 < i0 or j1 < j0:
+        return
+    py, px = np.meshgrid(centre[i0 : i1 + 1], centre[j0 : j1 + 1], indexing="ij")
+    dx, dy = bx - ax, by - ay
+    length2 = dx * dx + dy * dy
+    t = np.clip(((px - ax) * dx + (py - ay) * dy) / length2, 0, 1) if length2 > 0 else 0.0
+    ex, ey = px - ax - t * dx, py - ay - t * dy
+    mask[i0 : i1 + 1, j0 : j1 + 1] |= ex * ex + ey * ey <= r * r
 
 
 def strokes_to_bitmap(strokes):

@@ -77,7 +77,7 @@ def lab(tmp_path_factory):
     nb = nbformat.read(REPO_DIR / "notebooks" / "07_what_the_network_sees.ipynb", as_version=4)
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     params.source += (
-        f'\nartifacts_dir = {str(artifacts)!r}\nn_strokes = 0\ndrawings_dir = {str(tmp / "mine")!r}'
+        f"\nartifacts_dir = {str(artifacts)!r}\nn_strokes = 0\ndrawings_dir = {str(tmp / 'mine')!r}"
     )
     nbformat.write(nb, notebooks / "07_pad.ipynb")
     settings = tmp / "settings" / "@jupyterlab" / "apputils-extension"

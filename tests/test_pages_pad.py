@@ -28,7 +28,8 @@ import pytest
 import helpers
 from quickdraw_cnn import export
 from quickdraw_cnn.data import load_drawings
-from quickdraw_cnn.sketches import load_simplified_pairs, render_strokes, strokes_to_bitmap
+from quickdraw_cnn.sketches import render_strokes, strokes_to_bitmap
+from quickdraw_cnn.strokes import load_pairs
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -284,7 +285,10 @@ def stroke_cases():
     """(strokes, Google's bitmap or None): the shared pairs when they are here, else drawings the
     test makes (pad coordinates, with no bitmap of Google's)."""
     if (SHARED / "simplified").is_dir():
-        pairs = load_simplified_pairs(SHARED)
+        categories = sorted(p.stem for p in (SHARED / "simplified").glob("*.ndjson"))
+        pairs = load_pairs(
+            categories, 10, data_dir=SHARED / "numpy_bitmap", strokes_dir=SHARED / "simplified"
+        )
         return [pair for category in pairs.values() for pair in category]
     rng = np.random.default_rng(0)
     made = []
@@ -325,12 +329,8 @@ def test_the_page_renders_strokes_as_google_and_python_do(served):
         figures["full pipeline vs Google"] = float(np.abs(full - google).mean())
         assert figures["renderer vs Google"] <= 1.5
         assert figures["full pipeline vs Google"] <= 1.5
-        # The Python renderer (Pillow) is itself about 1.1 grey levels from Google's bitmaps,
-        # thinner on average; the page's is about 0.3. Two renderers that far apart from the
-        # same truth differ by about 1.05: the bound is 1.1 (1.0 cannot be met without copying
-        # the Python renderer's error).
-        assert figures["renderer vs Python"] <= 1.1
-    assert figures["full pipeline vs Python"] <= 1.1
+        assert figures["renderer vs Python"] <= 1.0
+    assert figures["full pipeline vs Python"] <= 1.0
     (RESULTS / "renderer.json").write_text(json.dumps(figures, indent=1) + "\n")
     print("\nrenderer of the page:", json.dumps(figures))
 
