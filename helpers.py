@@ -53,7 +53,8 @@ import keras  # noqa: E402  (after TensorFlow's quiet import)
 class MissingArtifactError(QuickDrawError, FileNotFoundError):
     """A chapter's input is missing: an earlier chapter has not been run.
 
-    Explained in 03_cnn_architecture.ipynb
+    Used by artifact, load_split and load_model: a chapter run too early stops with it,
+    naming the chapter to run first.
     """
 
 

@@ -35,21 +35,21 @@ MAX_IMAGE_SIDE = 600  # larger sketches are first shrunk to this (a block keeps 
 class NotAnImageError(QuickDrawError, ValueError):
     """A file that no image reader understands.
 
-    Explained in 07_what_the_network_sees.ipynb
+    Used by sketch_to_bitmap.
     """
 
 
 class BlankCanvasError(QuickDrawError, ValueError):
     """An image with no strokes on it, or a drawing with no strokes.
 
-    Explained in 07_what_the_network_sees.ipynb
+    Used by sketch_to_bitmap and strokes_to_bitmap.
     """
 
 
 class StrokesError(QuickDrawError, ValueError):
     """Strokes that cannot make a drawing: malformed, not finite, absurdly large, or a single dot.
 
-    Explained in 07_what_the_network_sees.ipynb
+    Used by check_strokes (the sketch pad shows its message).
     """
 
 
@@ -213,7 +213,7 @@ def check_strokes(strokes):
     """The strokes as a list of float arrays of shape (n, 2), or a StrokesError / BlankCanvasError
     that says in words what is wrong with them.
 
-    Explained in 07_what_the_network_sees.ipynb
+    Used by simplify_strokes and the sketch pad.
     """
     if isinstance(strokes, (str, bytes)) or not hasattr(strokes, "__len__"):
         raise StrokesError(f"a drawing is a list of strokes, got {type(strokes).__name__}")
@@ -233,7 +233,7 @@ def check_stroke(stroke, k=1):
     """One stroke (``[[x...], [y...]]``, maybe a third list of times) as a float array (n, 2), or a
     StrokesError saying what is wrong with it (``k``: its number, for the message).
 
-    Explained in 07_what_the_network_sees.ipynb
+    Used by check_strokes.
     """
     try:
         xs, ys = np.asarray(stroke[0], dtype=np.float64), np.asarray(stroke[1], dtype=np.float64)
@@ -255,7 +255,7 @@ def check_stroke(stroke, k=1):
 def rdp(points, epsilon):
     """Ramer-Douglas-Peucker: the fewest of ``points`` (n, 2) that keep the line within ``epsilon``.
 
-    Explained in 07_what_the_network_sees.ipynb
+    Used by simplify_strokes (Ramer-Douglas-Peucker, epsilon 2, as Google's README says).
     """
     points = np.asarray(points, dtype=np.float64)
     keep = np.zeros(len(points), bool)
@@ -378,7 +378,7 @@ def bitmap_stats(bitmap):
     """Figures of one 28x28 bitmap: ink share (mean grey / 255), whether the 1-pixel border is
     empty, and the offset of its ink's centre of mass from the centre (pixels).
 
-    Explained in 07_what_the_network_sees.ipynb
+    Used by compare_with_google.
     """
     b = np.asarray(bitmap, dtype=np.float64).reshape(SIDE, SIDE)
     ys, xs = np.mgrid[0:SIDE, 0:SIDE]
@@ -449,7 +449,7 @@ def append_drawings(folder, category, bitmaps):
     atomically: the file is rewritten under a temporary name and renamed, so it is never left
     half-written. Returns the number of drawings the file then holds.
 
-    Explained in 07_what_the_network_sees.ipynb
+    Used by the sketch pad's label buttons (SketchPad).
     """
     rows = np.asarray(bitmaps)
     if rows.dtype != np.uint8 or rows.size % (SIDE * SIDE) or rows.size == 0:

@@ -35,7 +35,7 @@ def load_models(artifacts_dir, categories):
     """The configurations 04 trained on 02's current split: ``({name: model}, notes)``. Raises
     MissingArtifactError (naming the chapter to run) when there is none.
 
-    Explained in 07_what_the_network_sees.ipynb
+    Used by SketchPad.
     """
     try:
         split = helpers.load_split(artifacts_dir, categories)
@@ -60,7 +60,7 @@ def load_models(artifacts_dir, categories):
 class Answerer:
     """Everything the pad computes for a drawing: bitmap, probabilities, occlusion map.
 
-    Explained in 07_what_the_network_sees.ipynb
+    Used by SketchPad.
     """
 
     def __init__(self, models, categories, occlusion_patch=6):
@@ -91,7 +91,7 @@ class Answerer:
 def with_article(noun):
     """'an apple', 'a banana': the pad's messages name the run's categories.
 
-    Used by SketchPad, explained in 07_what_the_network_sees.ipynb
+    Used by SketchPad's messages.
     """
     return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
 
