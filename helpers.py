@@ -566,6 +566,62 @@ def accuracy_astype_int(p, y):
     return float(np.mean(np.asarray(p).astype(int) == np.asarray(y)))
 
 
+def logits(model, inputs):
+    """The log-odds z that the model's last layer turns into p = sigmoid(z), for inputs as the
+    model takes them (scaled or not): the last Dense layer's weights applied to what the layer
+    before it outputs.
+
+    Explained in 05_evaluation.ipynb
+    """
+    import keras
+
+    features = keras.Model(model.inputs, model.layers[-2].output).predict(inputs, verbose=0)
+    kernel, bias = model.layers[-1].get_weights()
+    return (features @ kernel + bias).ravel()
+
+
+def model_metrics(name, model, split):
+    """A trained model's test and training figures as metrics_<name>.json records them, with the
+    split's fingerprint, so that a table can tell a result of another split.
+
+    Explained in 05_evaluation.ipynb
+    """
+    from sklearn.metrics import roc_auc_score
+
+    p_test, p_train = predict_proba(model, split["x_test"]), predict_proba(model, split["x_train"])
+    y_test, y_train = split["y_test"], split["y_train"]
+    return {
+        "model": name,
+        "categories": list(split["categories"]),
+        "split": split["fingerprint"],
+        "test": {
+            "accuracy": accuracy(p_test, y_test),
+            "accuracy_astype_int": accuracy_astype_int(p_test, y_test),
+            "auc": float(roc_auc_score(y_test, p_test)),
+            "n": int(len(y_test)),
+        },
+        "train": {"accuracy": accuracy(p_train, y_train), "n": int(len(y_train))},
+    }
+
+
+def widget_frontend():
+    """Whether a notebook frontend that shows widgets runs this kernel: JupyterLab, Notebook 7 or
+    another Jupyter server (which sets ``JPY_SESSION_NAME`` for its kernels), VS Code or Colab.
+    Headless runs (papermill, nbval, CI) have none, so a chapter builds its widget only when this
+    is true: a widget nobody can show is never built, and never waited for.
+
+    Explained in 05_evaluation.ipynb
+    """
+    import sys
+
+    if "google.colab" in sys.modules:
+        return True
+    shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
+    if shell is None or not hasattr(shell, "kernel"):
+        return False
+    return bool(os.environ.get("JPY_SESSION_NAME")) or "__vsc_ipynb_file__" in shell.user_ns
+
+
 def load_model(artifacts_dir, name, split=None):
     """The model 04 trained and saved as ``model_<name>.keras``; with ``split`` (from
     load_split), stop unless the model was trained on that split.

@@ -69,3 +69,24 @@ def cached(folder, key, compute):
     result = compute()
     write_json(path, {"key": key, "result": result})
     return result
+
+
+def cached_call(function, **arguments):
+    """``function(**arguments)`` through the experiment cache (``cached`` in
+    ``experiment_cache_dir()``), keyed by the function's name, its source code and its arguments,
+    NumPy arrays by their fingerprint: a chapter calls it once per result and builds no key.
+
+    Explained in 05_evaluation.ipynb
+    """
+    import inspect
+
+    import numpy as np
+
+    from helpers import fingerprint
+
+    key = {
+        "function": function.__name__,
+        "source": inspect.getsource(function),
+        "arguments": {k: fingerprint(v) if isinstance(v, np.ndarray) else v for k, v in arguments.items()},
+    }
+    return cached(experiment_cache_dir(), key, lambda: function(**arguments))

@@ -32,6 +32,7 @@ SMOKE = {
     "improved_epochs": 2,
     "sizes": [50, 100],
     "seeds": [0],
+    "origin_seeds": [0, 1],  # 05's "origin, exactly": two seeds of each pixel scaling
     "filter_grid": [2, 4],
     "unseen_offset": 1800,
     "unseen_n": 100,

@@ -7,7 +7,7 @@ import pytest
 
 import helpers
 from quickdraw_cnn.data import QuickDrawError
-from quickdraw_cnn.experiments import cached, experiment_cache_dir
+from quickdraw_cnn.experiments import cached, cached_call, experiment_cache_dir
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 
@@ -264,3 +264,26 @@ def test_experiment_cache_is_shared_and_movable(tmp_path, monkeypatch):
     assert len(list((tmp_path / "exp").glob("*.json"))) == 1
     monkeypatch.delenv("QUICKDRAW_EXPERIMENT_CACHE")
     assert experiment_cache_dir() == REPO_DIR / "cache" / "experiments"  # not created by asking
+
+
+CALLS = []
+
+
+def _count_calls(x, seed):
+    CALLS.append(seed)
+    return {"sum": int(x.sum()) + seed}
+
+
+def test_cached_call_keys_on_the_function_and_its_arguments(tmp_path, monkeypatch):
+    monkeypatch.setenv("QUICKDRAW_EXPERIMENT_CACHE", str(tmp_path))
+    CALLS.clear()
+    x = np.arange(6)
+    assert cached_call(_count_calls, x=x, seed=1) == {"sum": 16} and CALLS == [1]
+    assert cached_call(_count_calls, x=x.copy(), seed=1) == {"sum": 16} and CALLS == [1]  # same bytes
+    assert cached_call(_count_calls, x=x + 1, seed=1) == {"sum": 22} and CALLS == [1, 1]
+    assert cached_call(_count_calls, x=x, seed=2) == {"sum": 17} and CALLS == [1, 1, 2]
+
+
+def test_widget_frontend_is_false_outside_a_notebook_frontend(monkeypatch):
+    monkeypatch.setenv("JPY_SESSION_NAME", "05_evaluation.ipynb")
+    assert helpers.widget_frontend() is False  # no IPython kernel runs this test

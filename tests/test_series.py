@@ -54,6 +54,25 @@ def test_metrics_are_recorded_and_plausible(smoke_run, data_dir, smoke_parameter
 
 
 @pytest.mark.slow
+def test_the_origin_exactly_is_recorded_per_seed_for_both_pixel_scalings(smoke_run, smoke_parameters):
+    """05 retrains the origin's recipe per seed, on raw and on scaled pixels: metrics.json holds
+    each run's figures, and astype(int) counts no more than every banana and the saturated apples."""
+    run_dir, _ = smoke_run
+    metrics = json.loads((run_dir / "artifacts" / "metrics.json").read_text())
+    n_test = round(2 * smoke_parameters["n_per_class"] * 0.16667)
+    fields = ("accuracy", "accuracy_astype_int", "saturated_apples", "n_apples")
+    for key, pixels in (("origin_exactly", "raw 0..255"), ("origin_scaled", "scaled 0..1")):
+        runs = metrics[key]
+        assert runs["pixels"] == pixels and runs["seeds"] == smoke_parameters["origin_seeds"]
+        assert all(len(runs[f]) == len(runs["seeds"]) for f in fields), runs
+        for acc, acc_int, saturated, apples in zip(*(runs[f] for f in fields)):
+            assert 0 < apples < n_test and 0 <= saturated <= apples, runs
+            assert 0.5 < acc <= 1.0, runs  # two epochs beat a coin toss
+            assert acc_int <= (n_test - apples + saturated) / n_test + 1e-9, runs
+    assert metrics["origin_exactly"]["n_apples"] == metrics["origin_scaled"]["n_apples"]  # same shuffles
+
+
+@pytest.mark.slow
 def test_many_categories_are_measured_on_unseen_rows(smoke_run, smoke_parameters):
     """08 at tiny parameters: multiclass_metrics.json holds top-1 and top-3 of both configurations."""
     run_dir, _ = smoke_run
