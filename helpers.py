@@ -543,6 +543,16 @@ def save_fig(fig, name, artifacts_dir):
     return path
 
 
+def live_widgets():
+    """Whether a person's frontend can show live widgets: False in kernels the runner or the tests
+    start (``QUICKDRAW_HEADLESS`` set by series.py and conftest.py), where an ``ipywidgets.interact``
+    cell should print a static table instead (a widget there talks to a frontend that does not exist).
+
+    Used by the threshold explorer of 05_evaluation.ipynb.
+    """
+    return not os.environ.get("QUICKDRAW_HEADLESS")
+
+
 def show_drawings(images, titles=None, ncols=8, suptitle=None, size=1.2):
     """A grid of 28x28 drawings (dark strokes on white, as drawn), with optional titles.
 
