@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from quickdraw_cnn import files
+
 # ---------------------------------------------------------------- data ----
 # Loading drawings (folder, cache, Range download) is the data client's: quickdraw_cnn/data.py.
 from quickdraw_cnn.data import QuickDrawError, load_drawings, shown_path
@@ -58,6 +60,13 @@ class MissingArtifactError(QuickDrawError, FileNotFoundError):
     """
 
 
+class ParameterError(QuickDrawError, ValueError):
+    """A notebook parameter that makes no sense; the message names it and says what to give.
+
+    Explained in 02_preprocessing.ipynb
+    """
+
+
 # ------------------------------------------------------------- dataset ----
 
 
@@ -68,15 +77,22 @@ def check_parameters(
     epochs=None,
     seed=None,
     validation_fraction=None,
-    batch_size=None,
+    **more,
 ):
     """Stop early, saying what to change, on parameters that make no sense (None: not checked).
+
+    Beyond the named ones, any of these may be passed by name: whole numbers ``batch_size``,
+    ``improved_epochs``, ``filters``, ``unseen_n``, ``eval_n``, ``occlusion_patch`` (at least 1),
+    ``eval_offset``, ``unseen_offset`` (at least 0); lists ``sizes`` (whole numbers, at least 1),
+    ``seeds`` (at least 0), ``filter_grid`` (at least 1), ``class_counts`` (at least 2); ``classes``
+    (at least two different names); ``eval_data_dir`` and ``data_dir`` (empty, or a folder that
+    exists). Every problem is reported at once, each with the parameter's name.
 
     Explained in 02_preprocessing.ipynb
     """
 
     def whole(value, low):
-        return not isinstance(value, bool) and isinstance(value, int) and value >= low
+        return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= low
 
     problems = []
     if categories is not None and (
@@ -88,10 +104,37 @@ def check_parameters(
         problems.append(
             f"categories must be two different category names, e.g. ['apple', 'banana'], got {categories!r}"
         )
-    wholes = [("n_per_class", n_per_class, 1), ("epochs", epochs, 1), ("seed", seed, 0)]
-    for name, value, low in wholes + [("batch_size", batch_size, 1)]:
+    numbers = [("n_per_class", n_per_class, 1), ("epochs", epochs, 1), ("seed", seed, 0)]
+    unknown = set(more) - set(_WHOLE) - set(_LISTS) - {"classes", "eval_data_dir", "data_dir"}
+    if unknown:
+        raise TypeError(f"check_parameters knows no parameter(s) {sorted(unknown)}")
+    numbers += [(name, more[name], _WHOLE[name]) for name in _WHOLE if name in more]
+    for name, value, low in numbers:
         if value is not None and not whole(value, low):
             problems.append(f"{name} must be a whole number >= {low}, got {value!r}")
+    for name, low in _LISTS.items():
+        value = more.get(name)
+        if value is not None and (
+            not isinstance(value, (list, tuple)) or not value or not all(whole(v, low) for v in value)
+        ):
+            problems.append(
+                f"{name} must be a non-empty list of whole numbers >= {low}, "
+                + f"e.g. {_EXAMPLES[name]}, got {value!r}"
+            )
+    classes = more.get("classes")
+    if classes is not None and (
+        not isinstance(classes, (list, tuple))
+        or len(classes) < 2
+        or len(set(classes)) != len(classes)
+        or not all(isinstance(c, str) and c.strip() for c in classes)
+    ):
+        problems.append(f"classes must be a list of at least two different category names, got {classes!r}")
+    for name in ("eval_data_dir", "data_dir"):
+        folder = more.get(name)
+        if folder and not (isinstance(folder, (str, os.PathLike)) and Path(folder).expanduser().is_dir()):
+            problems.append(
+                f"{name} names no folder: {str(folder)!r} (give a folder of <category>.npy files, or '')"
+            )
     if test_fraction is not None and not (isinstance(test_fraction, (int, float)) and 0 < test_fraction < 1):
         problems.append(
             f"test_fraction must be between 0 and 1 (0.16667 gives 500 of 3,000), got {test_fraction!r}"
@@ -111,7 +154,26 @@ def check_parameters(
             f"got {validation_fraction!r}"
         )
     if problems:
-        raise ValueError("bad parameter: " + "; ".join(problems))
+        raise ParameterError("bad parameter: " + "; ".join(problems))
+
+
+_WHOLE = {
+    "batch_size": 1,
+    "improved_epochs": 1,
+    "filters": 1,
+    "unseen_n": 1,
+    "eval_n": 1,
+    "occlusion_patch": 1,
+    "eval_offset": 0,
+    "unseen_offset": 0,
+}
+_LISTS = {"sizes": 1, "seeds": 0, "filter_grid": 1, "class_counts": 2}
+_EXAMPLES = {
+    "sizes": "[50, 100]",
+    "seeds": "[0, 1]",
+    "filter_grid": "[2, 4, 8]",
+    "class_counts": "[2, 4, 8, 14]",
+}
 
 
 def load_classes(categories, n_per_class, offset=0, data_dir=None):
@@ -176,6 +238,28 @@ def save_json(path, obj):
     Explained in 04_training.ipynb
     """
     write_json(path, obj)
+
+
+def save_split(path, categories, n_per_class, seed, test_fraction, **parts):
+    """Write the split (``x_train``, ``y_train``, ``x_test``, ``y_test``) and the parameters that
+    made it to ``path`` (.npz), atomically: a full disk leaves the old split or none, never half
+    of one. ``load_split`` reads it back.
+
+    Explained in 02_preprocessing.ipynb
+    """
+    meta = {"n_per_class": n_per_class, "seed": seed, "test_fraction": test_fraction}
+    files.save_arrays(path, categories=np.array(categories), **meta, **parts)
+    return Path(path)
+
+
+def save_model(model, path):
+    """Save a Keras model as ``path`` (.keras), atomically (written beside it, then renamed).
+
+    Explained in 04_training.ipynb
+    """
+    with files.replacing_path(path) as tmp:
+        model.save(tmp)
+    return Path(path)
 
 
 def load_json(path):
@@ -463,8 +547,10 @@ def train(
     04_training.ipynb writes out: set_seed, validation_slice, build, ``fit`` with an EpochTimer.
 
     Returns (model, history): Keras' per-epoch metrics plus ``epoch_seconds``, ``fit_seconds``.
+    ``epochs``, ``batch_size`` and ``validation_fraction`` are checked first (check_parameters).
     Explained in 04_training.ipynb
     """
+    check_parameters(epochs=epochs, validation_fraction=validation_fraction, batch_size=batch_size)
     set_seed(seed)
     name = config if isinstance(config, str) else "custom"
     x_fit, y_fit, val = validation_slice(x_train, y_train, validation_fraction, seed)
@@ -492,8 +578,19 @@ def save_fig(fig, name, artifacts_dir):
     Explained in 01_data_exploration.ipynb
     """
     path = artifact(artifacts_dir, f"figures/{name}.png")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    with files.replacing_path(path) as tmp:  # atomic, like every file the project writes
+        fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
     return path
+
+
+def live_widgets():
+    """Whether a person's frontend can show live widgets: False in kernels the runner or the tests
+    start (``QUICKDRAW_HEADLESS`` set by series.py and conftest.py), where an ``ipywidgets.interact``
+    cell should print a static table instead (a widget there talks to a frontend that does not exist).
+
+    Used by the threshold explorer of 05_evaluation.ipynb.
+    """
+    return not os.environ.get("QUICKDRAW_HEADLESS")
 
 
 def show_drawings(images, titles=None, ncols=8, suptitle=None, size=1.2):

@@ -16,6 +16,7 @@ import http.client
 import io
 import os
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,8 +24,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-
-from quickdraw_cnn.files import atomic_save
 
 ROW_BYTES = 28 * 28
 BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full/numpy_bitmap"
@@ -59,6 +58,20 @@ class DataFormatError(QuickDrawError, ValueError):
     """
 
 
+class DataFolderError(QuickDrawError, NotADirectoryError):
+    """A data folder parameter names a folder that does not exist.
+
+    Explained in 05_evaluation.ipynb
+    """
+
+
+class CategoryFileMissingError(QuickDrawError, FileNotFoundError):
+    """A data folder holds no file for that category.
+
+    Explained in 05_evaluation.ipynb
+    """
+
+
 class NotEnoughRowsError(QuickDrawError, ValueError):
     """More drawings asked for than the file holds.
 
@@ -69,7 +82,9 @@ class NotEnoughRowsError(QuickDrawError, ValueError):
 # ---------------------------------------------------------------- data ----
 
 
-def load_drawings(category, n, offset=0, data_dir=None, cache_dir=None, progress=None, timeout=30):
+def load_drawings(
+    category, n, offset=0, data_dir=None, cache_dir=None, progress=None, timeout=30, deadline=None
+):
     """Return drawings ``offset .. offset+n-1`` of ``category``, uint8, shape (n, 784).
 
     Looks in order: ``data_dir``, then ``$QUICKDRAW_DATA_DIR`` (folders holding
@@ -78,15 +93,20 @@ def load_drawings(category, n, offset=0, data_dir=None, cache_dir=None, progress
     or ``data/`` in the repository), then a download from Google's bucket
     (``$QUICKDRAW_BASE_URL`` overrides it) with HTTP Range requests that fetch only
     the header and the rows not cached yet. The cache is a valid .npy file of the
-    first rows of the file, and grows as more rows are asked for.
+    first rows of the file, and grows as more rows are asked for. ``timeout``: seconds one read
+    may wait; ``deadline``: seconds the whole download may take (default: ``download_deadline``,
+    scaled to its size). A 206 answer whose ``Content-Range`` is not the bytes asked for is
+    refused before anything is cached.
 
     Explained in 01_data_exploration.ipynb
     """
-    path = local_file(category, n, offset, data_dir, cache_dir, progress, timeout)
+    path = local_file(category, n, offset, data_dir, cache_dir, progress, timeout, deadline)
     return _read_rows(path, *_check_request(category, n, offset)[1:])
 
 
-def local_file(category, n, offset=0, data_dir=None, cache_dir=None, progress=None, timeout=30):
+def local_file(
+    category, n, offset=0, data_dir=None, cache_dir=None, progress=None, timeout=30, deadline=None
+):
     """The local .npy file that holds rows ``offset .. offset+n-1`` of ``category``, found in the
     order ``load_drawings`` uses (``data_dir``, ``$QUICKDRAW_DATA_DIR``, then the cache, which is
     filled by a download first if it lacks those rows).
@@ -98,24 +118,28 @@ def local_file(category, n, offset=0, data_dir=None, cache_dir=None, progress=No
     for folder in (data_dir, os.environ.get("QUICKDRAW_DATA_DIR")):
         if folder:
             searched.append(shown_path(folder))
-            path = find_category_file(folder, category)
+            which = "data_dir" if folder is data_dir else "QUICKDRAW_DATA_DIR"
+            path = find_category_file(folder, category, which)
             if path is not None:
                 return path
     cache = Path(cache_dir or os.environ.get("QUICKDRAW_CACHE_DIR") or REPO_DIR / "data")
-    _cached_download(category, n, offset, cache, progress, timeout, searched)
+    _cached_download(category, n, offset, cache, progress, timeout, searched, deadline)
     return cache / f"{category}.npy"
 
 
-def find_category_file(folder, category):
-    """Path of ``category``'s .npy file in ``folder`` (either naming), or None.
+def find_category_file(folder, category, parameter="data_dir"):
+    """Path of ``category``'s .npy file in ``folder`` (either naming), or None. A folder that does
+    not exist is a ``DataFolderError`` naming ``parameter`` (the notebook parameter that gave it)
+    and the path as given.
 
     Used by load_drawings, explained in 01_data_exploration.ipynb
     """
     if not Path(folder).expanduser().is_dir():
-        raise NotADirectoryError(
-            f"data folder {shown_path(folder)} does not exist: fix the data_dir "
-            "parameter or QUICKDRAW_DATA_DIR, or leave them empty to use the "
-            "cache and download"
+        also = " or QUICKDRAW_DATA_DIR" if parameter == "data_dir" else ""
+        raise DataFolderError(
+            f"the folder {str(folder)!r} given as {parameter} does not exist (or is not a folder): "
+            f"fix the {parameter} parameter{also} to name a folder of <category>.npy files, or leave "
+            "it empty" + (" to use the cache and download" if parameter == "data_dir" else "")
         )
     for name in (f"{category}.npy", f"full_numpy_bitmap_{category}.npy"):
         path = Path(folder).expanduser() / name
@@ -149,13 +173,44 @@ def whole_number(name, value, low=0):
 def _open_npy(path):
     """Memory-map an .npy file and check it holds (N, 784) uint8 drawings."""
     try:
+        with open(path, "rb") as fh:
+            start = fh.read(64)
+    except OSError as err:
+        raise DataFormatError(f"{shown_path(path)} cannot be read ({err.strerror or err}).") from err
+    if not start.startswith(b"\x93NUMPY"):
+        raise DataFormatError(
+            f"{shown_path(path)} is not an .npy file (it starts {_glimpse(start)}"
+            + (
+                ", an HTML or XML page: an error page saved in place of the data?"
+                if _is_markup(start)
+                else ""
+            )
+            + "). Delete it, then download it again or put the real file from Google's "
+            "full/numpy_bitmap/ folder in its place."
+        )
+    try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception as err:  # numpy raises ValueError, OSError, EOFError, even tokenize errors
+        why = (
+            "it holds Python objects, not drawings"
+            if "bject" in str(err) or "pickle" in str(err)
+            else str(err)
+        )
         raise DataFormatError(
-            f"{shown_path(path)} is not a readable .npy file ({err}). Delete it or download it again."
+            f"{shown_path(path)} is not a readable .npy file of drawings ({why}). Delete it, then "
+            "download it again or put the real file from full/numpy_bitmap/ in its place."
         ) from err
     _check_format(arr.shape, arr.dtype, shown_path(path))
     return arr
+
+
+def _glimpse(start):
+    text = start[:24].decode("latin1")
+    return repr(text if text.isprintable() else start[:12])
+
+
+def _is_markup(start):
+    return start.lstrip().lower().startswith((b"<?xml", b"<!doctype", b"<html", b"<"))
 
 
 def npy_layout(path):
@@ -198,7 +253,19 @@ def category_url(category, base_url=None):
     return f"{base}/{urllib.parse.quote(category, safe='')}.npy"
 
 
-def _cached_download(category, n, offset, cache, progress, timeout, searched):
+def download_deadline(n_bytes, deadline=None):
+    """Seconds a download of ``n_bytes`` may take in all: ``deadline`` if given, else
+    ``$QUICKDRAW_DOWNLOAD_DEADLINE``, else 60 s plus the time at 25 kB/s (a 3,000-drawing file,
+    2.4 MB: 154 s). A server that trickles slower is stopped with a ``DownloadError``.
+
+    Used by load_drawings.
+    """
+    if deadline is None and os.environ.get("QUICKDRAW_DOWNLOAD_DEADLINE"):
+        deadline = float(os.environ["QUICKDRAW_DOWNLOAD_DEADLINE"])
+    return float(deadline) if deadline is not None else 60.0 + n_bytes / 25_000
+
+
+def _cached_download(category, n, offset, cache, progress, timeout, searched, deadline=None):
     path = cache / f"{category}.npy"
     have = None
     if path.is_file():
@@ -213,18 +280,21 @@ def _cached_download(category, n, offset, cache, progress, timeout, searched):
     start_row = 0 if have is None else have.shape[0]
     url = category_url(category)
     try:
-        header_len, total = _remote_header(url, timeout)
+        header_len, total = _remote_header(url, timeout, deadline)
         if need > total:
             raise NotEnoughRowsError(
                 f"asked for rows {offset}..{need - 1} of '{category}', which has {total} drawings."
             )
+        start, stop = header_len + start_row * ROW_BYTES, header_len + need * ROW_BYTES
         new = _fetch(
             url,
-            header_len + start_row * ROW_BYTES,
-            header_len + need * ROW_BYTES,
+            start,
+            stop,
             timeout,
             progress,
             f"{category}: rows {start_row}-{need - 1}",
+            size=header_len + total * ROW_BYTES,
+            deadline=download_deadline(stop - start, deadline),
         )
     except QuickDrawError:
         raise
@@ -247,13 +317,16 @@ def _cached_download(category, n, offset, cache, progress, timeout, searched):
     if have is not None:
         rows = np.concatenate([np.asarray(have), rows])
     del have
+    from quickdraw_cnn.files import atomic_save  # files imports this module's errors
+
     atomic_save(path, rows)
     return rows[offset:need].copy()
 
 
-def _remote_header(url, timeout):
+def _remote_header(url, timeout, deadline=None):
     """(header length in bytes, number of rows) of a remote .npy file."""
-    head = _fetch(url, 0, 256, timeout, False, "header", allow_short=True)
+    limit = download_deadline(65536, deadline)
+    head = _fetch(url, 0, 256, timeout, False, "header", allow_short=True, deadline=limit)
     if len(head) < 12 or head[:6] != b"\x93NUMPY":
         raise DataFormatError(f"{url} is not an .npy file (it starts {head[:12]!r}).")
     size_bytes = 2 if head[6] == 1 else 4
@@ -261,7 +334,7 @@ def _remote_header(url, timeout):
     if header_len > 65536:
         raise DataFormatError(f"{url} claims an .npy header of {header_len:,} bytes: not a bitmap file.")
     if header_len > len(head):
-        head = _fetch(url, 0, header_len, timeout, False, "header")
+        head = _fetch(url, 0, header_len, timeout, False, "header", deadline=limit)
     fp = io.BytesIO(head[:header_len])
     version = np.lib.format.read_magic(fp)
     read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
@@ -277,38 +350,80 @@ def _remote_header(url, timeout):
     return header_len, shape[0]
 
 
-def _fetch(url, start, stop, timeout, progress, label, allow_short=False):
-    """Bytes ``start .. stop-1`` of ``url``; works whether or not the server honours Range."""
+def _fetch(url, start, stop, timeout, progress, label, allow_short=False, size=None, deadline=None):
+    """Bytes ``start .. stop-1`` of ``url``; works whether or not the server honours Range. A 206
+    answer must say (``Content-Range``) that it holds exactly those bytes, of a file of ``size``
+    bytes when known; the whole exchange must end within ``deadline`` seconds."""
     request = urllib.request.Request(
         url, headers={"Range": f"bytes={start}-{stop - 1}", "User-Agent": "quickdraw-cnn"}
     )
     want = stop - start
+    ends = time.monotonic() + (deadline if deadline is not None else download_deadline(want))
     with urllib.request.urlopen(request, timeout=timeout) as resp:
+        if resp.status == 206:
+            _check_content_range(url, resp.headers.get("Content-Range"), start, stop, size, allow_short)
+        elif size is not None and resp.headers.get("Content-Length") not in (None, str(size)):
+            raise DownloadError(
+                f"{url} answered with {resp.headers['Content-Length']} bytes where the file has "
+                f"{size}: the server sent another file. Nothing was saved."
+            )
         skip = start if resp.status == 200 else 0  # 200: the server ignored Range
         while skip:
             skip -= len(resp.read(min(skip, 1 << 16)) or _short(url))
-        data = _read_exactly(resp, want, progress, label, allow_short)
+        data = _read_exactly(resp, want, progress, label, allow_short, ends, url)
     if len(data) < want and not allow_short:
         _short(url)
     return data
+
+
+def _check_content_range(url, header, start, stop, size, allow_short):
+    """Refuse a 206 whose ``Content-Range`` is missing or is not ``bytes start-(stop-1)/size``."""
+    first = last = total = None
+    if header and header.startswith("bytes ") and "/" in header:
+        span, _, whole = header[6:].partition("/")
+        a, _, b = span.partition("-")
+        try:
+            first, last = int(a), int(b)
+            total = None if whole.strip() == "*" else int(whole)
+        except ValueError:
+            first = None
+    expected_last = stop - 1 if total is None else min(stop, total) - 1
+    wrong = (
+        first != start
+        or last is None
+        or (last != expected_last if not allow_short else last > stop - 1)
+        or (size is not None and total != size)
+    )
+    if wrong:
+        asked = f"bytes {start}-{stop - 1}" + (f"/{size}" if size is not None else "")
+        raise DownloadError(
+            f"{url} answered with Content-Range {header!r} where {asked} were asked for: not the "
+            "bytes of this file (a faulty server or proxy). Nothing was saved; try again later."
+        )
 
 
 def _short(url):
     raise DownloadError(f"The download of {url} was cut short; nothing was saved. Try again.")
 
 
-def _read_exactly(resp, want, progress, label, allow_short):
+def _read_exactly(resp, want, progress, label, allow_short, ends=None, url=""):
     bar = _progress_bar(want, label) if _want_progress(progress) and want > 1 << 16 else None
     chunks, got = [], 0
     try:
         while got < want:
-            chunk = resp.read(min(want - got, 1 << 16))
+            chunk = resp.read1(min(want - got, 1 << 16))  # what arrived: a trickle is timed too
             if not chunk:
                 break
             chunks.append(chunk)
             got += len(chunk)
             if bar is not None:
                 bar.update(len(chunk))
+            if ends is not None and time.monotonic() > ends and got < want:
+                raise DownloadError(
+                    f"The download of {url or label} is too slow: {got:,} of {want:,} bytes arrived "
+                    "within its deadline. Nothing was saved. Try again later, or allow more time "
+                    "with QUICKDRAW_DOWNLOAD_DEADLINE=<seconds> (or load_drawings(..., deadline=...))."
+                )
     except (OSError, http.client.HTTPException) as err:
         if not allow_short:
             raise DownloadError(f"The download was cut short ({err}); nothing was saved. Try again.") from err
@@ -332,17 +447,20 @@ def _progress_bar(total, label):
     return tqdm(total=total, unit="B", unit_scale=True, desc=label, leave=False)
 
 
-def load_from_folder(folder, category, offset=0, n=None):
+def load_from_folder(folder, category, offset=0, n=None, parameter="eval_data_dir"):
     """Drawings ``offset ..`` of ``category`` from a folder of .npy files: all the rest, or at
-    most ``n``.
+    most ``n``. ``parameter``: the notebook parameter that named ``folder`` (05 and 08 read their
+    independent sample from ``eval_data_dir``), named in the messages.
 
     Explained in 05_evaluation.ipynb
     """
     category, _, offset = _check_request(category, 1 if n is None else n, offset)
-    path = find_category_file(folder, category)
+    path = find_category_file(folder, category, parameter)
     if path is None:
-        raise FileNotFoundError(
-            f"no {category}.npy (or full_numpy_bitmap_{category}.npy) in {shown_path(folder)}"
+        raise CategoryFileMissingError(
+            f"no {category}.npy (or full_numpy_bitmap_{category}.npy) in {shown_path(folder)}, the "
+            f"folder given as {parameter}: put that file there, or point {parameter} at a folder "
+            "that holds one file per category"
         )
     arr = _open_npy(path)
     if offset >= len(arr):

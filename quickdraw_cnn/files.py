@@ -1,13 +1,19 @@
-"""Writing files so that an interrupted write never leaves a corrupt one behind.
+"""Writing files so that an interrupted or failed write never leaves a corrupt one behind.
 
 Every file the project writes (downloads, splits, models, figures, JSON, saved drawings, the
-experiment cache) is written to a temporary name beside its destination and renamed over it
-only once it is complete.
+experiment cache, the runner's timings) goes through ``replacing`` (or ``replacing_path`` for a
+library that wants a file name): it is written to a temporary name beside its destination and
+renamed over it only once it is complete. A failed write (a full disk, a read-only folder) leaves
+the old file, or nothing, and no temporary file, and raises ``FileWriteError`` naming the folder.
+Files get the permissions of an ordinary file (0644 under the usual umask 022), not
+``mkstemp``'s 0600.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import json
 import os
 import tempfile
@@ -15,27 +21,99 @@ from pathlib import Path
 
 import numpy as np
 
+from quickdraw_cnn.data import QuickDrawError, shown_path
+
+
+class FileWriteError(QuickDrawError, OSError):
+    """A file could not be written: the disk is full, the folder is read-only or not ours.
+
+    Explained in 02_preprocessing.ipynb
+    """
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+ORDINARY_MODE = 0o666 & ~_umask()  # what open() would give: 0644 under umask 022
+PRIVATE_MODE = 0o600
+
+_WHY = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the folder is on a read-only file system",
+    errno.EACCES: "the folder is not writable (permission denied)",
+    errno.EPERM: "the folder is not writable (operation not permitted)",
+}
+
+
+def write_error(path, err):
+    """The ``FileWriteError`` for a failed write of ``path``: what happened, the folder, what to do.
+
+    Used by replacing and replacing_path.
+    """
+    folder = shown_path(Path(path).parent)
+    why = _WHY.get(getattr(err, "errno", None), getattr(err, "strerror", None) or str(err))
+    return FileWriteError(
+        f"could not write {Path(path).name} in the folder {folder}: {why}. Nothing was changed there "
+        "(an older copy, if any, is intact): free some space or make the folder writable, or point "
+        "the run at another folder (artifacts_dir, QUICKDRAW_CACHE_DIR, QUICKDRAW_EXPERIMENT_CACHE)."
+    )
+
 
 @contextlib.contextmanager
-def replacing(path):
-    """A temporary file beside ``path`` (a unique name, from ``tempfile.mkstemp``), opened for
-    writing, that replaces ``path`` only if the block completes: an interrupted write never leaves
-    a corrupt file behind. Every file the project writes goes through it.
+def replacing_path(path, private=False):
+    """A temporary file name beside ``path`` (same suffix, so libraries that look at it, such as
+    Keras's ``.keras``, are satisfied) that replaces ``path`` only if the block completes. The
+    file gets ordinary permissions (0644 unless ``private``: 0600). On failure, ``path`` keeps
+    its old content (or does not exist) and the temporary file is removed.
+
+    Used by replacing, helpers.save_model and helpers.save_fig.
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+        os.close(fd)
+        yield Path(tmp)
+        os.chmod(tmp, PRIVATE_MODE if private else ORDINARY_MODE)
+        os.replace(tmp, path)
+    except OSError as err:
+        if isinstance(err, QuickDrawError):
+            raise
+        raise write_error(path, err) from err
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def replacing(path, private=False):
+    """A temporary file beside ``path`` (a unique name), opened for binary writing, that replaces
+    ``path`` only if the block completes: an interrupted or failed write never leaves a corrupt
+    file behind, nor a temporary one. Ordinary permissions (0644) unless ``private``. A full
+    disk or a read-only folder raises ``FileWriteError`` naming the folder. Every file the project
+    writes goes through it (or through ``replacing_path``).
 
     Used by load_drawings, helpers.save_json and sketches.append_drawings.
     Explained in 01_data_exploration.ipynb
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with replacing_path(path, private) as tmp, open(tmp, "wb") as fh:
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def write_bytes(path, data, private=False):
+    """Write ``data`` (bytes) to ``path`` atomically (see ``replacing``).
+
+    Used by the writers below and the runner's timings.
+    """
+    with replacing(path, private) as fh:
+        fh.write(data)
 
 
 def atomic_save(path, array):
@@ -47,6 +125,16 @@ def atomic_save(path, array):
         np.save(fh, array, allow_pickle=False)
 
 
+def save_arrays(path, **arrays):
+    """Write named arrays to ``path`` as a compressed .npz, atomically (see ``replacing``).
+
+    Used by helpers.save_split.
+    """
+    buf = io.BytesIO()  # built in memory first: a bad array fails before anything is written
+    np.savez_compressed(buf, **arrays)
+    write_bytes(path, buf.getvalue())
+
+
 def write_json(path, obj):
     """Write ``obj`` as indented JSON, atomically; NumPy scalars and arrays become numbers and lists.
 
@@ -54,5 +142,4 @@ def write_json(path, obj):
     """
     as_json = lambda o: o.item() if hasattr(o, "item") and np.ndim(o) == 0 else np.asarray(o).tolist()
     text = json.dumps(obj, indent=2, default=as_json) + "\n"  # fails before anything is written
-    with replacing(path) as fh:
-        fh.write(text.encode())
+    write_bytes(path, text.encode())

@@ -15,6 +15,17 @@ done so far); it stays quiet under CI (``CI`` set) or when the output is not a t
 ``--solutions [ARTIFACTS_DIR]`` runs the exercise solutions (``solutions/``) against the artifacts
 of a run (default ``runs/latest/artifacts``); a solution whose assertion fails stops with an error.
 
+Every execution has deadlines: each cell may run at most ``--cell-timeout`` seconds (default
+3600, or ``$QUICKDRAW_CELL_TIMEOUT``; 06's longest cell, twenty trainings, takes a few minutes),
+and the whole run at most ``--deadline`` seconds (default 14400, or ``$QUICKDRAW_RUN_DEADLINE``).
+On expiry the kernel is stopped and the run ends with a message naming the notebook and the cell.
+Kernels started here get ``QUICKDRAW_HEADLESS=1``: no frontend shows their widgets.
+
+Each run has a folder of its own, even for runs started in the same second (``runs/<date-time>``,
+then ``-2``, ``-3`` ...), and a lock: a second run writing into the same run folder or the same
+``artifacts_dir`` at the same time is refused. ``-p`` values must have the type of the notebook's
+default (a whole number for 5, a list of whole numbers for [2, 4]).
+
 ``--in-place`` re-executes the committed notebooks (at their default parameters), then the solutions
 against their artifacts, into a temporary folder, and replaces the committed ones only when all of
 them succeeded.
@@ -24,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import os
 import shutil
@@ -33,6 +45,9 @@ import time
 from pathlib import Path
 
 import yaml
+
+CELL_TIMEOUT = 3600.0  # seconds one cell may run (06's longest: a few minutes on 2 cores)
+RUN_DEADLINE = 4 * 3600.0  # seconds a whole run may take (the series at its defaults: about 25 min)
 
 REPO_DIR = Path(__file__).resolve().parent.parent  # the repository: quickdraw_cnn/..
 NOTEBOOK_DIR = REPO_DIR / "notebooks"
@@ -189,7 +204,18 @@ def _progress_engine():
 
     class ProgressEngine(NBClientEngine):
         @classmethod
-        def execute_managed_notebook(cls, nb_man, kernel_name, progress=None, **kwargs):
+        def execute_managed_notebook(cls, nb_man, kernel_name, progress=None, current=None, **kwargs):
+            if current is not None:  # which cell runs: named if it times out
+                code_cells = [i for i, c in enumerate(nb_man.nb.cells) if c.cell_type == "code"]
+                first_start = nb_man.cell_start
+
+                def track(cell, cell_index=None, **kw):
+                    if cell.cell_type == "code":
+                        current.update(index=cell_index, number=code_cells.index(cell_index) + 1)
+                        current.update(of=len(code_cells), source=cell.source)
+                    return first_start(cell, cell_index, **kw)
+
+                nb_man.cell_start = track
             if progress is not None:
                 progress.begin(sum(c.cell_type == "code" for c in nb_man.nb.cells))
                 start, complete = nb_man.cell_start, nb_man.cell_complete
@@ -211,12 +237,19 @@ def _progress_engine():
     return "quickdraw-progress"
 
 
-def run_series(run_dir, params=None, names=None, log=print, progress=None):
+def run_series(
+    run_dir, params=None, names=None, log=print, progress=None, cell_timeout=None, deadline=None, limits=None
+):
     """Execute the notebooks into ``run_dir``/notebooks; return {notebook name: seconds}.
 
     ``progress``: show the live status line (default: in a terminal, not under CI).
+    ``cell_timeout``: seconds a cell may run (default ``$QUICKDRAW_CELL_TIMEOUT`` or CELL_TIMEOUT);
+    ``deadline``: seconds the whole run may take (``$QUICKDRAW_RUN_DEADLINE`` or RUN_DEADLINE).
+    On expiry: ``NotebookTimeout``, naming the notebook and the cell. Holds a lock on ``run_dir``
+    and on the artifacts folder while it runs: another run into either is refused.
     """
-    import nbformat
+
+    limits = limits or _Limits(cell_timeout, deadline)
 
     params = {
         k: str(Path(v).expanduser().resolve())
@@ -232,8 +265,16 @@ def run_series(run_dir, params=None, names=None, log=print, progress=None):
             f"no notebook declares the parameter(s) {sorted(unknown)}; "
             f"known: {sorted(set().union(*declared.values()))}"
         )
+    check_types(params, paths)
     run_dir = Path(run_dir).resolve()
     params.setdefault("artifacts_dir", str(run_dir / "artifacts"))
+    with _locked(run_dir), _locked(Path(params["artifacts_dir"])):
+        return _run_locked(paths, declared, run_dir, params, log, progress, limits)
+
+
+def _run_locked(paths, declared, run_dir, params, log, progress, limits):
+    import nbformat
+
     seconds = {}
     for path in paths:
         out = run_dir / "notebooks" / path.name
@@ -244,34 +285,224 @@ def run_series(run_dir, params=None, names=None, log=print, progress=None):
         key = _timing_key(path.name, mine)
         start = time.perf_counter()
         with Progress(path.name, code_cells, _load_timings().get(key), live=progress) as watch:
-            execute_notebook(path, out, mine, engine_name=_progress_engine(), progress=watch)
+            execute_notebook(path, out, mine, engine_name=_progress_engine(), progress=watch, limits=limits)
         seconds[path.name] = time.perf_counter() - start
         if len(watch.seconds) == watch.total:
             _save_timings(key, [round(t, 2) for t in watch.seconds])
     return seconds
 
 
-def execute_notebook(path, out, parameters, cwd=NOTEBOOK_DIR, **engine_options):
+def execute_notebook(path, out, parameters, cwd=NOTEBOOK_DIR, limits=None, **engine_options):
     """Execute one notebook with papermill as the series does: kernel ``python3`` started in
-    ``cwd``, data and cache folders made absolute, quiet (no progress bars, no TF start-up logs)."""
+    ``cwd``, data and cache folders made absolute, quiet (no progress bars, no TF start-up logs),
+    headless (``QUICKDRAW_HEADLESS=1``), each cell within the time ``limits`` allow (a ``_Limits``;
+    default: CELL_TIMEOUT a cell, RUN_DEADLINE in all); on expiry ``NotebookTimeout``."""
     import papermill as pm
+    from nbclient.exceptions import CellTimeoutError
+
+    limits = limits or _Limits()
+    current = {}
+    if "engine_name" not in engine_options:
+        engine_options["engine_name"] = _progress_engine()
 
     for var in ("QUICKDRAW_DATA_DIR", "QUICKDRAW_CACHE_DIR", "QUICKDRAW_EXPERIMENT_CACHE"):
         if os.environ.get(var):  # absolute: kernels run in another folder
             os.environ[var] = str(Path(os.environ[var]).expanduser().resolve())
     os.environ.setdefault("QUICKDRAW_QUIET", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    return pm.execute_notebook(
-        str(path),
-        str(out),
-        parameters=parameters,
-        kernel_name="python3",
-        cwd=str(cwd),
-        progress_bar=False,
-        log_output=False,
-        extra_arguments=["--IPKernelApp.log_level=ERROR"],
-        **engine_options,
-    )
+    os.environ["QUICKDRAW_HEADLESS"] = "1"
+    limits.check(Path(path).name, None)
+    try:
+        return pm.execute_notebook(
+            str(path),
+            str(out),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=str(cwd),
+            progress_bar=False,
+            log_output=False,
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            timeout_func=lambda cell: limits.for_cell(),
+            current=current,
+            **engine_options,
+        )
+    except CellTimeoutError as err:
+        raise NotebookTimeout(limits.message(Path(path).name, current, out)) from err
+
+
+class NotebookTimeout(SystemExit):
+    """A cell ran past its timeout, or the run past its deadline; the message names the notebook
+    and the cell. (A SystemExit: ``make run`` ends with the message, not a traceback.)
+
+    Used by run_series and execute_notebook.
+    """
+
+    def __str__(self):
+        return str(self.code)
+
+
+class _Limits:
+    """The time limits of one run: ``cell_timeout`` seconds a cell, ``deadline`` seconds in all
+    (None: from the environment, else CELL_TIMEOUT and RUN_DEADLINE)."""
+
+    def __init__(self, cell_timeout=None, deadline=None):
+        env = os.environ.get
+        self.cell = float(cell_timeout or env("QUICKDRAW_CELL_TIMEOUT") or CELL_TIMEOUT)
+        self.total = float(deadline or env("QUICKDRAW_RUN_DEADLINE") or RUN_DEADLINE)
+        if self.cell <= 0 or self.total <= 0:
+            raise SystemExit(f"timeouts must be positive seconds, got {self.cell} and {self.total}")
+        self.ends = time.monotonic() + self.total
+        self.by_deadline = False
+
+    def for_cell(self):
+        """Seconds the next cell may take: its timeout, or what is left of the run if less."""
+        left = self.ends - time.monotonic()
+        self.by_deadline = left < self.cell
+        return max(int(min(self.cell, left)), 1)
+
+    def check(self, name, current):
+        if time.monotonic() >= self.ends:
+            raise NotebookTimeout(self.message(name, current or {}, None, before=True))
+
+    def message(self, name, current, out, before=False):
+        if before:
+            return f"the run's deadline ({self.total:.0f} s) passed before {name} started; stopped"
+        first = next((line for line in current.get("source", "").splitlines() if line.strip()), "")
+        cell = f"cell {current.get('number', '?')} of {current.get('of', '?')} ({first.strip()[:60]!r})"
+        why = (
+            f"the run's deadline of {self.total:.0f} s (--deadline, QUICKDRAW_RUN_DEADLINE) passed"
+            if self.by_deadline
+            else f"it ran longer than the cell timeout of {self.cell:.0f} s "
+            "(--cell-timeout, QUICKDRAW_CELL_TIMEOUT)"
+        )
+        kept = f"; the notebook as far as it ran: {out}" if out else ""
+        return f"{name}, code {cell}: stopped, {why}{kept}"
+
+
+def check_types(params, paths):
+    """Refuse a ``-p`` value whose type differs from the default of a notebook that declares it:
+    a whole number for 5, a number for 0.1, a list of whole numbers for [2, 4], text for "x".
+
+    Used by run_series.
+    """
+    import papermill as pm
+
+    problems = []
+    for path in paths:
+        for name, info in pm.inspect_notebook(str(path)).items():
+            if name not in params:
+                continue
+            try:
+                default = ast.literal_eval(info["default"])
+            except (ValueError, SyntaxError):
+                continue
+            if not _same_kind(params[name], default):
+                problems.append(
+                    f"{name} must be like its default {info['default']} "
+                    + f"({_kind(default)}), got {params[name]!r}"
+                )
+    if problems:
+        raise SystemExit("bad parameter: " + "; ".join(sorted(set(problems))))
+
+
+def _kind(value):
+    if isinstance(value, bool):
+        return "True or False"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, (list, tuple)) and value:
+        return f"a list of {_kind(value[0]).removeprefix('a ')}s".replace("texts", "names")
+    return type(value).__name__
+
+
+def _same_kind(value, default):
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, (list, tuple)):
+        if not isinstance(value, (list, tuple)):
+            return False
+        return not default or all(_same_kind(v, default[0]) for v in value)
+    return True
+
+
+@contextlib.contextmanager
+def _locked(folder):
+    """Hold ``folder``/.series-lock for the block; refuse if a live process holds it already."""
+    folder = Path(folder).expanduser().resolve()
+    if folder in _HELD:  # this process holds it already (--in-place: series, then solutions)
+        yield folder
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / ".series-lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _alive(pid):
+                raise SystemExit(
+                    f"another run (process {pid}) is writing into {folder} right now: wait for it, "
+                    "or give this run another --run-dir / artifacts_dir"
+                ) from None
+            lock.unlink(missing_ok=True)  # left by a run that was killed
+    else:
+        raise SystemExit(f"could not take the lock {lock}")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"{os.getpid()}\n")
+    _HELD.add(folder)
+    try:
+        yield folder
+    finally:
+        _HELD.discard(folder)
+        lock.unlink(missing_ok=True)
+
+
+_HELD = set()
+
+
+def _alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def new_run_dir(parent=None, stamp=None):
+    """A new, empty folder ``runs/<date-time>`` (``-2``, ``-3`` ... when that one exists): created
+    here, so two runs started in the same second get two folders.
+
+    Used by main.
+    """
+    parent = Path(parent or REPO_DIR / "runs")
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp = stamp or time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1, 1000):
+        candidate = parent / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            candidate.mkdir()
+            return candidate.resolve()
+        except FileExistsError:
+            continue
+    raise SystemExit(f"no free run folder for {stamp} in {parent}")
 
 
 def solutions(names=None):
@@ -280,7 +511,7 @@ def solutions(names=None):
     return [p for p in found if not names or any(p.name.startswith(n) for n in names)]
 
 
-def run_solutions(artifacts_dir, out_dir, names=None, smoke=False, log=print):
+def run_solutions(artifacts_dir, out_dir, names=None, smoke=False, log=print, limits=None):
     """Execute the solutions against the artifacts of a run of the series (``artifacts_dir``)
     into ``out_dir``; ``smoke`` adds each notebook's tiny ``smoke_parameters`` (tests).
     Returns {notebook name: seconds}; a failed assertion raises PapermillExecutionError."""
@@ -301,7 +532,7 @@ def run_solutions(artifacts_dir, out_dir, names=None, smoke=False, log=print):
         out.parent.mkdir(parents=True, exist_ok=True)
         log(f"running solutions/{path.name}", flush=True)
         start = time.perf_counter()
-        execute_notebook(path, out, params, cwd=SOLUTION_DIR)
+        execute_notebook(path, out, params, cwd=SOLUTION_DIR, limits=limits)
         seconds[path.name] = time.perf_counter() - start
     return seconds
 
@@ -320,7 +551,7 @@ def parse_params(pairs):
     return {name: parse_value(value) for name, value in pairs}
 
 
-def execute_in_place(log=print, chapters=True):
+def execute_in_place(log=print, chapters=True, cell_timeout=None, deadline=None):
     """Re-execute the committed notebooks at their defaults (artifacts in ../artifacts), then the
     solutions against those artifacts; copy the results over the committed ones only if every
     notebook succeeded. ``chapters=False``: only the solutions, against the artifacts already there."""
@@ -328,13 +559,19 @@ def execute_in_place(log=print, chapters=True):
 
     artifacts = REPO_DIR / "artifacts"
     with tempfile.TemporaryDirectory(prefix="quickdraw-notebooks-") as tmp:
-        seconds = run_series(tmp, {"artifacts_dir": str(artifacts)}, log=log) if chapters else {}
-        solved = run_solutions(artifacts, Path(tmp) / "solutions", log=log)
+        limits = _Limits(cell_timeout, deadline)
+        with _locked(artifacts):  # run_series locks it again, as one process: allowed
+            seconds = (
+                run_series(tmp, {"artifacts_dir": str(artifacts)}, log=log, limits=limits) if chapters else {}
+            )
+            solved = run_solutions(artifacts, Path(tmp) / "solutions", log=log, limits=limits)
         seconds.update({f"solutions/{name}": s for name, s in solved.items()})
         done = [(p, Path(tmp) / "notebooks" / p.name) for p in (notebooks() if chapters else [])]
         done += [(p, Path(tmp) / "solutions" / p.name) for p in solutions()]
+        from quickdraw_cnn.files import write_bytes
+
         for path, executed in done:
-            path.write_text(_without_injected_cell(executed.read_text()))
+            write_bytes(path, _without_injected_cell(executed.read_text()).encode())
     return seconds
 
 
@@ -365,6 +602,18 @@ def main(argv=None):
     ap.add_argument("--run-dir", help="output folder (default runs/<date-time>)")
     ap.add_argument("--only", nargs="*", help="run only notebooks whose name starts with these")
     ap.add_argument(
+        "--cell-timeout",
+        type=float,
+        metavar="SECONDS",
+        help=f"stop if one cell runs longer (default $QUICKDRAW_CELL_TIMEOUT or {CELL_TIMEOUT:.0f})",
+    )
+    ap.add_argument(
+        "--deadline",
+        type=float,
+        metavar="SECONDS",
+        help=f"stop if the whole run takes longer (default $QUICKDRAW_RUN_DEADLINE or {RUN_DEADLINE:.0f})",
+    )
+    ap.add_argument(
         "--in-place",
         action="store_true",
         help="re-execute the committed notebooks at their default parameters",
@@ -382,7 +631,9 @@ def main(argv=None):
         if args.parameter or args.in_place:
             ap.error("--solutions takes only --run-dir and --only")
         out = Path(args.run_dir or REPO_DIR / "runs" / time.strftime("solutions-%Y%m%d-%H%M%S"))
-        seconds = run_solutions(args.solutions, out, args.only)
+        seconds = run_solutions(
+            args.solutions, out, args.only, limits=_Limits(args.cell_timeout, args.deadline)
+        )
         print(
             f"\nran {len(seconds)} solutions in {sum(seconds.values()):.1f} s, every assertion held; "
             f"executed notebooks: {out.resolve()}"
@@ -391,18 +642,20 @@ def main(argv=None):
     if args.in_place:
         if args.parameter or args.only or args.run_dir:
             ap.error("--in-place runs every notebook at its defaults: it takes no other option")
-        seconds = execute_in_place()
+        seconds = execute_in_place(cell_timeout=args.cell_timeout, deadline=args.deadline)
         print(f"re-executed {len(seconds)} notebooks in place in {sum(seconds.values()):.0f} s")
         return 0
     params = parse_params(args.parameter)
-    run_dir = Path(args.run_dir or REPO_DIR / "runs" / time.strftime("%Y%m%d-%H%M%S")).resolve()
+    run_dir = Path(args.run_dir).resolve() if args.run_dir else new_run_dir()
     start = time.perf_counter()
-    seconds = run_series(run_dir, params, args.only)
+    seconds = run_series(run_dir, params, args.only, cell_timeout=args.cell_timeout, deadline=args.deadline)
     total = time.perf_counter() - start
     latest = REPO_DIR / "runs" / "latest"
     if run_dir.parent == latest.parent:
-        latest.unlink(missing_ok=True)
-        latest.symlink_to(run_dir.name)
+        tmp_link = latest.with_name(f".latest-{os.getpid()}")
+        tmp_link.unlink(missing_ok=True)
+        tmp_link.symlink_to(run_dir.name)
+        os.replace(tmp_link, latest)  # atomic: two runs ending together leave one valid link
     artifacts = Path(params.get("artifacts_dir") or run_dir / "artifacts").expanduser().resolve()
     print(
         f"\nran {len(seconds)} notebooks in {total:.1f} s ("

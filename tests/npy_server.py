@@ -1,7 +1,10 @@
 """A real HTTP server on 127.0.0.1 serving .npy files, for the data-layer tests and the benchmark.
 
-Four modes: honours Range (206), ignores Range (200, whole file), 404 (and 500), and "drop"
-(announces the full Content-Length, writes half the body, closes). It records every request
+Modes: honours Range (206), ignores Range (200, whole file), 404 (and 500), "drop"
+(announces the full Content-Length, writes half the body, closes), "wrong206" (answers 206 with
+the file's first bytes, whatever range was asked, and says so in Content-Range), "bare206" (206
+without Content-Range) and "trickle" (honours Range, then sends 1 KB every ``trickle_delay``
+seconds, 3 by default). It records every request
 and the body bytes it managed to write.
 """
 
@@ -72,12 +75,19 @@ class _Handler(BaseHTTPRequestHandler):
             return
         total = len(body)
         spec = self.headers.get("Range")
-        if server.mode in ("range", "drop") and spec and spec.startswith("bytes="):
+        if (
+            server.mode in ("range", "drop", "wrong206", "bare206", "trickle")
+            and spec
+            and spec.startswith("bytes=")
+        ):
             first, _, last = spec[len("bytes=") :].partition("-")
             first, last = int(first), min(int(last) if last else total - 1, total - 1)
+            if server.mode == "wrong206":
+                first, last = 0, last - first
             part = body[first : last + 1]
             self.send_response(206)
-            self.send_header("Content-Range", f"bytes {first}-{last}/{total}")
+            if server.mode != "bare206":
+                self.send_header("Content-Range", f"bytes {first}-{last}/{total}")
             rec["status"] = 206
         else:
             part = body
@@ -90,6 +100,14 @@ class _Handler(BaseHTTPRequestHandler):
         if server.mode == "drop":
             part = part[: len(part) // 2]  # then the handler returns and the socket closes
         view = memoryview(part)
+        if server.mode == "trickle" and len(part) > 1024:
+            for i in range(0, len(view), 1024):
+                self.wfile.write(view[i : i + 1024])
+                self.wfile.flush()
+                rec["sent"] += len(view[i : i + 1024])
+                if server.stop.wait(server.trickle_delay):
+                    return
+            return
         for i in range(0, len(view), 1 << 16):
             chunk = view[i : i + (1 << 16)]
             self.wfile.write(chunk)
@@ -103,6 +121,7 @@ class QuickDrawServer:
         self.httpd.daemon_threads = True
         self.httpd.files, self.httpd.log, self.httpd.mode = {}, [], "range"
         self.httpd.lock = threading.Lock()
+        self.httpd.trickle_delay, self.httpd.stop = 3.0, threading.Event()
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/numpy_bitmap"
         self.thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -145,6 +164,7 @@ class QuickDrawServer:
         if self.thread is None:
             return
         self.thread, thread = None, self.thread
+        self.httpd.stop.set()  # a trickling answer ends at once
         self.httpd.shutdown()
         self.httpd.server_close()
         thread.join(5)

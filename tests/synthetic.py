@@ -23,6 +23,14 @@ def draw_synthetic(kind, n, seed=0):
         elif kind == "rainbow":  # three concentric arcs, the upper half
             arcs = [np.clip(1.5 - np.abs(d - rr), 0, 1) for rr in (r, r - 2.5, r - 5)]
             img = np.max(arcs, axis=0) * (yy < cy + 1)
+        elif kind != "banana":  # any other category: a polygon whose corners depend on the name
+            corners = 3 + sum(map(ord, kind)) % 6
+            angle = np.arctan2(yy - cy, xx - cx) + rng.uniform(-0.2, 0.2)
+            sector = np.pi / corners
+            edge = r * np.cos(sector) / np.maximum(np.cos((angle % (2 * sector)) - sector), 1e-3)
+            img = np.clip(1.5 - np.abs(d - edge), 0, 1)
+            if sum(map(ord, kind)) % 2:  # and for half of them a cross through the middle
+                img = np.maximum(img, (np.abs(yy - cy) < 0.8) * (d < r))
         else:
             angle = np.arctan2(yy - cy, xx - cx) + rng.uniform(-0.5, 0.5)
             img = ring * (np.sin(angle) > 0.1)

@@ -7,8 +7,11 @@ records every request and the body bytes it managed to write, so the tests can c
 the header and the missing rows travel.
 """
 
+import errno
 import io
+import os
 import socket
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from npy_server import QuickDrawServer, npy_bytes, npy_bytes_with_header
 from synthetic import draw_synthetic
 
 from quickdraw_cnn import data as qd
+from quickdraw_cnn import files
 
 ROW = qd.ROW_BYTES
 PROBE = 256  # _remote_header asks for the first 256 bytes before the rows
@@ -539,12 +543,113 @@ def test_messages_show_no_path_of_the_machine(tmp_path):
     with pytest.raises(FileNotFoundError) as err:
         qd.load_from_folder(folder, "banana")
     assert str(tmp_path) not in str(err.value)
-    with pytest.raises(NotADirectoryError) as err:
-        qd.load_drawings("apple", 1, data_dir=tmp_path / "typo")
-    assert str(tmp_path) not in str(err.value)
+
+
+@pytest.mark.parametrize("given", ["/nonexistent/dir", "no/such/folder"])
+def test_a_missing_folder_is_named_as_given_with_its_parameter(given):
+    """The user's own text, leading '/' kept; the parameter that gave it, not another one."""
+    with pytest.raises(qd.DataFolderError, match=f"'{given}' given as eval_data_dir") as err:
+        qd.load_from_folder(given, "apple")
+    assert "fix the eval_data_dir parameter" in str(err.value) and "data_dir or" not in str(err.value)
+    with pytest.raises(qd.DataFolderError, match=f"'{given}' given as data_dir"):
+        qd.load_drawings("apple", 1, data_dir=given)
+    assert isinstance(err.value, NotADirectoryError) and isinstance(err.value, qd.QuickDrawError)
+
+
+def test_a_folder_without_the_category_says_what_to_do(tmp_path):
+    with pytest.raises(qd.CategoryFileMissingError, match="put that file there, or point eval_data_dir"):
+        qd.load_from_folder(tmp_path, "banana")
 
 
 def test_shown_path_is_relative_to_the_repository_or_names_the_folder(tmp_path):
     assert qd.shown_path(qd.REPO_DIR / "data" / "apple.npy") == "data/apple.npy"
     assert qd.shown_path(tmp_path / "numpy_bitmap" / "apple.npy") == "numpy_bitmap/apple.npy"
     assert qd.shown_path("some/relative.npy") == "some/relative.npy"
+
+
+# ------------------------------------------------ faulty servers, bad files, bad disks ----
+
+
+@pytest.mark.parametrize("mode", ["wrong206", "bare206"])
+def test_a_206_with_other_bytes_is_refused_and_nothing_cached(server, cache, mode):
+    """Content-Range is checked before anything is cached (the rows would all be wrong)."""
+    server.serve("apple", APPLES)
+    server.mode = mode
+    with pytest.raises(qd.DownloadError, match="Content-Range .* were asked for.*Nothing was saved"):
+        fetch("apple", 100, cache, offset=50)
+    assert files_in(cache) == []
+
+
+def test_a_206_for_a_file_of_another_size_is_refused(server, cache, monkeypatch):
+    server.serve("apple", APPLES)
+    real = qd._check_content_range
+    monkeypatch.setattr(
+        qd, "_check_content_range", lambda u, h, a, b, size, s: real(u, h, a, b, size and size + ROW, s)
+    )
+    with pytest.raises(qd.DownloadError, match="Content-Range"):
+        fetch("apple", 10, cache)
+    assert files_in(cache) == []
+
+
+def test_a_trickling_server_is_stopped_by_the_deadline(server, cache):
+    """1 KB every 0.2 s (the issue's 1 KB every 3 s, faster) against a 1 s deadline: stopped."""
+    server.serve("apple", APPLES)
+    server.mode, server.httpd.trickle_delay = "trickle", 0.2
+    start = time.monotonic()
+    with pytest.raises(qd.DownloadError, match="too slow.*QUICKDRAW_DOWNLOAD_DEADLINE"):
+        fetch("apple", 100, cache, deadline=1)
+    assert time.monotonic() - start < 5 and files_in(cache) == []
+
+
+def test_the_download_deadline_scales_with_the_size(monkeypatch):
+    monkeypatch.delenv("QUICKDRAW_DOWNLOAD_DEADLINE", raising=False)
+    assert qd.download_deadline(0) == 60 and qd.download_deadline(2_500_000) == 160
+    assert qd.download_deadline(10**9, deadline=5) == 5
+    monkeypatch.setenv("QUICKDRAW_DOWNLOAD_DEADLINE", "7")
+    assert qd.download_deadline(10**9) == 7
+
+
+@pytest.mark.parametrize(
+    "content, shown",
+    [
+        (bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8)), "not an .npy file"),
+        (b'<?xml version="1.0"?><Error><Code>AccessDenied</Code></Error>', "an error page saved"),
+        (b"<!DOCTYPE html><html><body>503</body></html>", "an error page saved"),
+    ],
+    ids=["random-bytes", "xml-error-page", "html-page"],
+)
+def test_a_file_that_is_not_npy_gets_a_clear_message_without_pickle_advice(tmp_path, content, shown):
+    (tmp_path / "apple.npy").write_bytes(content)
+    with pytest.raises(qd.DataFormatError, match=shown) as err:
+        qd.load_drawings("apple", 1, data_dir=tmp_path)
+    assert "pickle" not in str(err.value) and "Delete it" in str(err.value)
+
+
+def test_an_object_array_gets_no_pickle_advice(tmp_path):
+    np.save(tmp_path / "apple.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(qd.DataFormatError, match="Python objects, not drawings") as err:
+        qd.load_drawings("apple", 1, data_dir=tmp_path)
+    assert "allow_pickle" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "code, why", [(errno.ENOSPC, "the disk is full"), (errno.EROFS, "the folder is on a read-only")]
+)
+def test_a_full_or_read_only_cache_names_the_folder(server, cache, monkeypatch, code, why):
+    """The write is mocked (no real full disk): a message naming the cache folder, no temp name."""
+    server.serve("apple", APPLES)
+
+    def failing_save(fh, *args, **kwargs):
+        raise OSError(code, os.strerror(code), fh.name)
+
+    monkeypatch.setattr(files.np, "save", failing_save)
+    with pytest.raises(files.FileWriteError, match=f"apple.npy in the folder .*cache: {why}") as err:
+        fetch("apple", 10, cache)
+    assert ".tmp" not in str(err.value) and files_in(cache) == []
+
+
+def test_a_cache_folder_that_cannot_be_created_names_it(server, tmp_path):
+    server.serve("apple", APPLES)
+    (tmp_path / "blocked").write_text("a file where the cache folder should be")
+    with pytest.raises(files.FileWriteError, match="in the folder .*blocked/cache"):
+        fetch("apple", 10, tmp_path / "blocked" / "cache")

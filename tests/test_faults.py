@@ -1,0 +1,122 @@
+"""Faults from issue 15: atomic writes that fail cleanly, parameter checks, the runner's limits."""
+
+import errno
+import os
+import stat
+
+import numpy as np
+import pytest
+
+import helpers
+from quickdraw_cnn import files, series
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    files.write_json(tmp_path / "a.json", {"x": 1})
+    files.atomic_save(tmp_path / "a.npy", np.zeros((1, 784), np.uint8))
+    for name in ("a.json", "a.npy"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == files.ORDINARY_MODE
+    files.write_bytes(tmp_path / "secret", b"x", private=True)
+    assert stat.S_IMODE((tmp_path / "secret").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS])
+def test_a_failed_write_leaves_the_old_file_and_no_temporary_one(tmp_path, monkeypatch, code):
+    path = tmp_path / "split.npz"
+    helpers.save_split(path, ["apple", "banana"], 2, 0, 0.5, x_train=np.ones((2, 784), np.uint8))
+    before = path.read_bytes()
+    real_open = open
+
+    def full_disk_open(file, mode="r", *args, **kwargs):
+        fh = real_open(file, mode, *args, **kwargs)
+        if "w" in mode and ".tmp" in str(file):
+            fh.write = lambda data: (_ for _ in ()).throw(OSError(code, os.strerror(code)))
+        return fh
+
+    monkeypatch.setattr("builtins.open", full_disk_open)
+    with pytest.raises(files.FileWriteError, match="split.npz in the folder") as err:
+        helpers.save_split(path, ["apple", "banana"], 3, 0, 0.5, x_train=np.zeros((3, 784), np.uint8))
+    monkeypatch.undo()
+    assert ".tmp" not in str(err.value)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["split.npz"]
+
+
+def test_a_failed_write_of_a_new_file_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        files.os, "replace", lambda a, b: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full"))
+    )
+    with pytest.raises(files.FileWriteError, match="the disk is full"):
+        files.write_json(tmp_path / "m.json", {"a": 1})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_split_round_trips(tmp_path):
+    parts = {k: np.full((2, 784), i, np.uint8) for i, k in enumerate(("x_train", "x_test"))}
+    parts.update(y_train=np.array([1, 0]), y_test=np.array([0, 1]))
+    helpers.save_split(tmp_path / "split.npz", ["apple", "banana"], 2, 7, 0.5, **parts)
+    back = helpers.load_split(tmp_path)
+    assert back["categories"] == ["apple", "banana"] and back["seed"] == 7
+    np.testing.assert_array_equal(back["x_test"], parts["x_test"])
+
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"batch_size": 0}, "batch_size must be a whole number >= 1, got 0"),
+        ({"batch_size": -4}, "batch_size"),
+        ({"class_counts": ["two"]}, "class_counts must be a non-empty list of whole numbers >= 2"),
+        ({"eval_offset": -1}, "eval_offset"),
+        ({"sizes": []}, "sizes"),
+        ({"classes": ["apple"]}, "classes"),
+        ({"eval_data_dir": "/nonexistent/dir"}, "eval_data_dir names no folder: '/nonexistent/dir'"),
+    ],
+)
+def test_more_parameters_are_checked_by_name(kwargs, word):
+    with pytest.raises(helpers.ParameterError, match=word.replace("[", r"\[")):
+        helpers.check_parameters(**kwargs)
+
+
+def test_train_refuses_batch_size_zero():
+    with pytest.raises(helpers.ParameterError, match="batch_size"):
+        helpers.train("origin", np.zeros((4, 784), np.uint8), np.array([0, 1, 0, 1]), 1, batch_size=0)
+
+
+@pytest.mark.parametrize(
+    "params, word",
+    [
+        ({"class_counts": ["two"]}, "class_counts must be like its default"),
+        ({"batch_size": "8"}, "batch_size"),
+    ],
+)
+def test_the_runner_refuses_values_of_another_type(tmp_path, params, word):
+    with pytest.raises(SystemExit, match=word):
+        series.run_series(tmp_path, params, ["04", "08"], log=lambda *a, **k: None)
+
+
+def test_run_folders_are_unique_within_a_second(tmp_path):
+    made = {series.new_run_dir(tmp_path, stamp="20260101-000000") for _ in range(3)}
+    assert sorted(p.name for p in made) == ["20260101-000000", "20260101-000000-2", "20260101-000000-3"]
+
+
+def test_a_second_run_into_the_same_folder_is_refused(tmp_path):
+    with series._locked(tmp_path / "run"):
+        (tmp_path / "run" / ".series-lock").write_text("1\n")  # pid 1: alive, another process
+        series._HELD.clear()
+        with (
+            pytest.raises(SystemExit, match="another run .* is writing into"),
+            series._locked(tmp_path / "run"),
+        ):
+            pass
+
+
+def test_a_cell_past_its_timeout_stops_the_run_naming_notebook_and_cell(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("import time\ntime.sleep(60)")]
+    path = tmp_path / "slow.ipynb"
+    nbformat.write(nb, path)
+    with pytest.raises(
+        series.NotebookTimeout, match=r"slow.ipynb, code cell 2 of 2 \('import time'\).*cell timeout of 3 s"
+    ):
+        series.execute_notebook(path, tmp_path / "out.ipynb", {}, cwd=tmp_path, limits=series._Limits(3, 100))
