@@ -64,3 +64,17 @@ def test_cached_results_are_reused_and_a_null_entry_is_recomputed(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # now every entry is good: no warning, nothing computed
         assert experiments.run_many(_double, [{"x": 1}, {"x": 2}], data, folder=tmp_path, workers=0) == first
+
+
+def test_an_independent_sample_that_overlaps_is_refused_row_by_row():
+    import helpers
+
+    data = _tiny_data()
+    x_train, x_test = data["train"][0], data["test"][0]
+    assert helpers.check_independent(x_test[:8], training=x_train) is not None
+    with pytest.raises(
+        helpers.OverlapError, match=r"holds 1 of the training drawings \(sample row 2 = training row 5"
+    ):
+        helpers.check_independent(np.concatenate([x_test[:2], x_train[5:6]]), training=x_train, test=x_test)
+    with pytest.raises(helpers.OverlapError, match="test row 0"):
+        helpers.check_independent(x_test[:1].reshape(1, -1), training=x_train, test=x_test)
