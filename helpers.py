@@ -738,3 +738,31 @@ def load_model(artifacts_dir, name, split=None):
                 f"since): run 04_training.ipynb again (with model = {name!r})."
             )
     return keras.models.load_model(path)
+
+
+class OverlapError(QuickDrawError, ValueError):
+    """An independent sample shares drawings with the rows a model trained or was tested on.
+
+    Used by check_independent
+    """
+
+
+def check_independent(sample, **used):
+    """Refuse an independent ``sample`` (images or flat rows) that holds a drawing of any of the
+    ``used`` sets (name=images, e.g. training=x_train, test=x_test), compared row by row on
+    their pixels: the first shared rows are named. Returns ``sample`` unchanged.
+
+    Used by the chapters that measure on an independent sample (05, 08).
+    """
+    sample_rows = np.ascontiguousarray(sample).reshape(len(sample), -1)
+    where = {row.tobytes(): i for i, row in enumerate(sample_rows)}
+    for name, images in used.items():
+        rows = np.ascontiguousarray(images).reshape(len(images), -1)
+        shared = [(where[r.tobytes()], j) for j, r in enumerate(rows) if r.tobytes() in where]
+        if shared:
+            pairs = ", ".join(f"sample row {i} = {name} row {j}" for i, j in shared[:3])
+            raise OverlapError(
+                f"the independent sample holds {len(shared)} of the {name} drawings ({pairs}, ...): "
+                "it would not be independent; take its rows from elsewhere (eval_offset, eval_data_dir)"
+            )
+    return sample

@@ -8,9 +8,12 @@ Importing this module loads no TensorFlow.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
+import multiprocessing
 import os
+import warnings
 from pathlib import Path
 
 from quickdraw_cnn.data import REPO_DIR
@@ -50,24 +53,154 @@ def experiment_cache_dir():
     return Path(folder).expanduser().resolve()  # made by the first result cached there
 
 
+def _entry_path(folder, key):
+    """Used by cached and run_many: the file that holds ``key``'s result."""
+    blob = json.dumps(key, sort_keys=True)
+    return Path(folder) / f"{hashlib.sha256(blob.encode()).hexdigest()[:16]}.json"
+
+
+def _read_entry(path, key):
+    """Used by cached and run_many: the result stored at ``path`` for ``key``, or None when there
+    is none; a bad entry (unreadable, another key, ``"result": null``) is named in a warning."""
+    if not path.exists():
+        return None
+    try:
+        stored = json.loads(path.read_text())
+        if stored["key"] == key and stored["result"] is not None:
+            return stored["result"]
+        problem = 'holds "result": null' if stored["key"] == key else "holds another key"
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        problem = f"is unreadable ({type(error).__name__})"
+    warnings.warn(f"experiment cache entry {path} {problem}: computing it again", stacklevel=3)
+    return None
+
+
+def _full_key(key):
+    return json.loads(json.dumps({**key, "version": _code_version()}, sort_keys=True, default=str))
+
+
 def cached(folder, key, compute):
     """``compute()``'s JSON-able result, stored in ``folder`` under a hash of ``key`` (a dict of
     everything the result depends on; the Keras version and the training code are added): a
-    rerun with the same key recomputes nothing. An unreadable cache file is computed again.
+    rerun with the same key recomputes nothing. A bad cache entry is named in a warning and
+    computed again.
 
     Explained in 06_experiments.ipynb
     """
-    key = json.loads(json.dumps({**key, "version": _code_version()}, sort_keys=True, default=str))
-    blob = json.dumps(key, sort_keys=True)
-    path = Path(folder) / f"{hashlib.sha256(blob.encode()).hexdigest()[:16]}.json"
-    try:
-        stored = json.loads(path.read_text())
-        if stored["key"] == key:
-            return stored["result"]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    result = compute()
-    write_json(path, {"key": key, "result": result})
+    key = _full_key(key)
+    path = _entry_path(folder, key)
+    result = _read_entry(path, key)
+    if result is None:
+        result = compute()
+        write_json(path, {"key": key, "result": result})
+    return result
+
+
+_DATA = {}
+
+
+def _worker_start(data, threads):
+    """Used by run_many: a worker process gets ``threads`` TensorFlow threads and keeps the
+    shared data (sent once when it starts, not with every task)."""
+    os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(threads)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import helpers  # imports TensorFlow quietly
+
+    del helpers
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    _DATA.clear()
+    _DATA.update(data)
+
+
+def _worker_run(task, setting):
+    """Used by run_many: one task in a worker process."""
+    return task(setting, _DATA)
+
+
+def run_many(task, settings, data, folder=None, workers=None, threads=1):
+    """``task(setting, data)`` for every setting of ``settings``, in order: from the experiment
+    cache where present, the missing ones computed side by side in ``workers`` processes
+    (default: one per core, ``os.cpu_count()``) of ``threads`` TensorFlow threads each.
+
+    ``task`` is a module-level function (each worker imports it, e.g. ``train_and_score``); a
+    setting is a JSON-able dict; ``data`` maps names to arrays (or tuples of arrays) that every
+    setting may use. A result is cached under the task's name, its setting, fingerprints of
+    ``data`` and the code version. Workers are fresh processes (spawn, not fork), so this works
+    in Jupyter, papermill and nbval after TensorFlow was imported; each task seeds itself, so
+    the results equal those of running the settings one by one (timings aside).
+
+    Used by the chapters that train many networks (06, 08: see tests/test_experiments.py).
+    """
+    import helpers
+
+    folder = experiment_cache_dir() if folder is None else Path(folder)
+    prints = {n: helpers.fingerprint(*(v if isinstance(v, tuple) else (v,))) for n, v in data.items()}
+    name = f"{task.__module__}.{task.__qualname__}"
+    keys = [_full_key({"task": name, "setting": s, "data": prints}) for s in settings]
+    paths = [_entry_path(folder, k) for k in keys]
+    results = [_read_entry(p, k) for p, k in zip(paths, keys)]
+    missing = [i for i, r in enumerate(results) if r is None]
+    if not missing:
+        return results
+    workers = max(1, min(workers or os.cpu_count() or 1, len(missing)))
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, context, _worker_start, (data, threads)) as pool:
+        futures = {pool.submit(_worker_run, task, settings[i]): i for i in missing}
+        for future in concurrent.futures.as_completed(futures):
+            i = futures[future]
+            results[i] = future.result()
+            write_json(paths[i], {"key": keys[i], "result": results[i]})
+    return results
+
+
+def train_and_score(setting, data):
+    """A task for run_many: train ``setting["config"]`` (a name in helpers.CONFIGS or a dict of
+    build_cnn arguments) for ``setting["epochs"]`` with ``setting["seed"]`` (and optional
+    ``batch_size``, ``classes``, ``validation``) on ``data[setting["train"]]`` (images, labels),
+    limited to labels below ``classes``; score it on each data name in ``setting["score"]``:
+    accuracy for 2 classes, the top-3 labels per drawing for more. Also the fit seconds, the
+    loss per epoch, the epochs run and the number of weights.
+
+    Used by run_many, for the chapters that train many networks (06, 08).
+    """
+    import numpy as np
+
+    import helpers
+
+    classes = setting.get("classes", 2)
+
+    def kept(pair):
+        x, y = pair
+        return x[y < classes], y[y < classes]
+
+    x, y = kept(data[setting["train"]])
+    net, history = helpers.train(
+        setting["config"],
+        x,
+        y,
+        setting["epochs"],
+        batch_size=setting.get("batch_size", 32),
+        validation_fraction=setting.get("validation", 0.0),
+        seed=setting["seed"],
+        verbose=0,
+        classes=classes,
+    )
+    result = {
+        "seconds": history["fit_seconds"],
+        "loss": history["loss"],
+        "epochs_run": history["epochs_run"],
+        "params": net.count_params(),
+    }
+    for name in setting.get("score", []):
+        xs, ys = kept(data[name])
+        if classes == 2:
+            result[name] = helpers.accuracy(helpers.predict_proba(net, xs), ys)
+        else:
+            probabilities = net.predict(helpers.scale(xs), batch_size=256, verbose=0)
+            result[name] = np.argsort(-probabilities, axis=1)[:, :3].tolist()
     return result
 
 

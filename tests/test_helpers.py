@@ -163,7 +163,8 @@ def test_cached_computes_once_per_key_and_survives_a_corrupt_file(tmp_path):
     assert len(calls) == 2
     for f in tmp_path.glob("*.json"):
         f.write_text("{not json")
-    assert cached(tmp_path, {"a": 1}, compute) == {"accuracy": 0.5}
+    with pytest.warns(UserWarning, match=r"experiment cache entry .*\.json is unreadable"):
+        assert cached(tmp_path, {"a": 1}, compute) == {"accuracy": 0.5}
     assert len(calls) == 3
 
 

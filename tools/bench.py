@@ -63,10 +63,12 @@ def machine():
     import keras
     import tensorflow as tf
 
+    gpus = tf.config.list_physical_devices("GPU")
+    device = f"GPU ({', '.join(g.name for g in gpus)})" if gpus else "CPU (TensorFlow finds no GPU)"
     return (
         f"{platform.node()}: {cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()} "
         f"{platform.machine()}, Python {platform.python_version()}, TensorFlow {tf.__version__}, "
-        f"Keras {keras.__version__}"
+        f"Keras {keras.__version__}; trains on {device}"
     )
 
 
@@ -197,6 +199,10 @@ def main(argv=None):
         os.environ["QUICKDRAW_DATA_DIR"] = data_dir
     print("machine:", machine(), flush=True)
     work = Path(tempfile.mkdtemp(prefix="quickdraw-bench-"))
+    # An empty experiment cache of its own, for every part: "from scratch" computes everything, as on
+    # a fresh clone (never the warm shared cache of an earlier `make run`); a second run, in another
+    # run folder like a second `make run`, finds every result there.
+    os.environ["QUICKDRAW_EXPERIMENT_CACHE"] = str(work / "experiment-cache")
     quiet = lambda *a, **k: None  # noqa: E731
     if args.only_08:
         if not local:
@@ -206,9 +212,6 @@ def main(argv=None):
         print(f"\nrun folders: {work}")
         return
 
-    # An empty experiment cache of its own: the first run computes everything, as on a fresh clone;
-    # the second run, in another run folder like a second `make run`, finds every result there.
-    os.environ["QUICKDRAW_EXPERIMENT_CACHE"] = str(work / "experiment-cache")
     print("\n1. the whole series at default parameters (fresh artifacts, empty experiment cache)", flush=True)
     start = time.perf_counter()
     seconds = series.run_series(work / "default", {}, log=quiet, progress=False)
