@@ -68,7 +68,11 @@ def pytest_configure(config):
         os.environ["QUICKDRAW_DATA_DIR"] = str(_synthetic_dir())
         source = "generated drawings (no real sample found)"
     config._quickdraw_source = source
+    strokes = Path(os.environ["QUICKDRAW_DATA_DIR"]).parent / "simplified"  # the sample's strokes
+    if "generated" not in source and strokes.is_dir():
+        os.environ.setdefault("QUICKDRAW_STROKES_DIR", str(strokes))
     os.environ["QUICKDRAW_BASE_URL"] = "http://127.0.0.1:9/no-network-in-tests"
+    os.environ["QUICKDRAW_STROKES_URL"] = "http://127.0.0.1:9/no-network-in-tests"
     os.environ["QUICKDRAW_EXPERIMENT_CACHE"] = tempfile.mkdtemp(prefix="quickdraw-experiments-")
     # deadlines: papermill runs (series.py) get QUICKDRAW_CELL_TIMEOUT a cell, QUICKDRAW_RUN_DEADLINE
     # a run; nbval gets the same per-cell timeout (a cell that hangs fails, it does not wait forever)

@@ -63,7 +63,7 @@ class MissingArtifactError(QuickDrawError, FileNotFoundError):
 class ParameterError(QuickDrawError, ValueError):
     """A notebook parameter that makes no sense; the message names it and says what to give.
 
-    Explained in 02_preprocessing.ipynb
+    Used by check_parameters (every chapter calls it on its parameters).
     """
 
 
@@ -583,16 +583,6 @@ def save_fig(fig, name, artifacts_dir):
     return path
 
 
-def live_widgets():
-    """Whether a person's frontend can show live widgets: False in kernels the runner or the tests
-    start (``QUICKDRAW_HEADLESS`` set by series.py and conftest.py), where an ``ipywidgets.interact``
-    cell should print a static table instead (a widget there talks to a frontend that does not exist).
-
-    Used by the threshold explorer of 05_evaluation.ipynb.
-    """
-    return not os.environ.get("QUICKDRAW_HEADLESS")
-
-
 def show_drawings(images, titles=None, ncols=8, suptitle=None, size=1.2):
     """A grid of 28x28 drawings (dark strokes on white, as drawn), with optional titles.
 
@@ -705,11 +695,16 @@ def widget_frontend():
     """Whether a notebook frontend that shows widgets runs this kernel: JupyterLab, Notebook 7 or
     another Jupyter server (which sets ``JPY_SESSION_NAME`` for its kernels), VS Code or Colab.
     Headless runs (papermill, nbval, CI) have none, so a chapter builds its widget only when this
-    is true: a widget nobody can show is never built, and never waited for.
+    is true: a widget nobody can show is never built, and never waited for. Kernels that the runner
+    (series.py) or the tests start are headless whatever their environment says
+    (``QUICKDRAW_HEADLESS``: a run started from inside JupyterLab inherits its ``JPY_SESSION_NAME``).
 
     Explained in 05_evaluation.ipynb
     """
     import sys
+
+    if os.environ.get("QUICKDRAW_HEADLESS"):
+        return False
 
     if "google.colab" in sys.modules:
         return True

@@ -61,21 +61,21 @@ class DataFormatError(QuickDrawError, ValueError):
 class DataFolderError(QuickDrawError, NotADirectoryError):
     """A data folder parameter names a folder that does not exist.
 
-    Explained in 05_evaluation.ipynb
+    Used by find_category_file (a data_dir or eval_data_dir that names no folder).
     """
 
 
 class CategoryFileMissingError(QuickDrawError, FileNotFoundError):
     """A data folder holds no file for that category.
 
-    Explained in 05_evaluation.ipynb
+    Used by load_from_folder (a folder without that category's file).
     """
 
 
 class NotEnoughRowsError(QuickDrawError, ValueError):
     """More drawings asked for than the file holds.
 
-    Explained in 01_data_exploration.ipynb
+    Used by load_drawings and load_from_folder (01 shows its message).
     """
 
 
@@ -132,7 +132,7 @@ def find_category_file(folder, category, parameter="data_dir"):
     not exist is a ``DataFolderError`` naming ``parameter`` (the notebook parameter that gave it)
     and the path as given.
 
-    Used by load_drawings, explained in 01_data_exploration.ipynb
+    Used by load_drawings, load_from_folder and multiclass.
     """
     if not Path(folder).expanduser().is_dir():
         also = " or QUICKDRAW_DATA_DIR" if parameter == "data_dir" else ""
@@ -247,7 +247,7 @@ def _read_rows(path, n, offset):
 def category_url(category, base_url=None):
     """URL of a category's bitmap file (spaces sent as %20).
 
-    Used by load_drawings, explained in 01_data_exploration.ipynb
+    Used by load_drawings.
     """
     base = (base_url or os.environ.get("QUICKDRAW_BASE_URL") or BASE_URL).rstrip("/")
     return f"{base}/{urllib.parse.quote(category, safe='')}.npy"

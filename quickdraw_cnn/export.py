@@ -119,7 +119,7 @@ def save_for_page(artifacts_dir, name, model, categories, made_by=None):
     configurations on the page. ``model``: a Keras model, or what ``onnx_text`` made of one.
     Returns the path of the .onnx file.
 
-    Used by 04_training.ipynb and 08_many_categories.ipynb (for tools/build_html.py's pages).
+    Explained in 04_training.ipynb (used by 08 too, for the pages of tools/build_html.py).
     """
     if not NAME.match(str(name)):
         raise ExportError(

@@ -27,7 +27,7 @@ from quickdraw_cnn.data import QuickDrawError, shown_path
 class FileWriteError(QuickDrawError, OSError):
     """A file could not be written: the disk is full, the folder is read-only or not ours.
 
-    Explained in 02_preprocessing.ipynb
+    Used by every writer of this module.
     """
 
 
@@ -99,7 +99,7 @@ def replacing(path, private=False):
     writes goes through it (or through ``replacing_path``).
 
     Used by load_drawings, helpers.save_json and sketches.append_drawings.
-    Explained in 01_data_exploration.ipynb
+    Used by load_drawings, the experiment cache, helpers' writers and sketches.append_drawings.
     """
     with replacing_path(path, private) as tmp, open(tmp, "wb") as fh:
         yield fh
@@ -119,7 +119,7 @@ def write_bytes(path, data, private=False):
 def atomic_save(path, array):
     """Write ``array`` to ``path`` as .npy, atomically (see ``replacing``).
 
-    Explained in 01_data_exploration.ipynb
+    Used by load_drawings (the download cache) and sketches.append_drawings.
     """
     with replacing(path) as fh:
         np.save(fh, array, allow_pickle=False)

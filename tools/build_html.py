@@ -79,8 +79,13 @@ def link_chapters(nb, names):
 
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            cell.source = pattern.sub(swap, cell.source)
+            cell.source = COLAB_BADGE.sub("", pattern.sub(swap, cell.source))
     return nb
+
+
+# The chapters' "Open in Colab" badge is for readers on GitHub: the pages drop it (its image is not
+# part of the pages, which work offline).
+COLAB_BADGE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\(https://colab\.research\.google\.com/[^)]*\)\n?")
 
 
 def is_local(href):
