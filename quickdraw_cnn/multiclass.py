@@ -19,7 +19,9 @@ from quickdraw_cnn.data import (
     ROW_BYTES,
     NotEnoughRowsError,
     QuickDrawError,
+    find_category_file,
     load_drawings,
+    load_from_folder,
     local_file,
     npy_layout,
     whole_number,
@@ -264,3 +266,108 @@ def most_confused(matrix, classes, top=6):
     pairs = [(matrix[i, j] + matrix[j, i], i, j) for i in range(k) for j in range(i + 1, k)]
     pairs.sort(reverse=True)
     return [(classes[i], classes[j], float(matrix[i, j]), float(matrix[j, i])) for _, i, j in pairs[:top]]
+
+
+# ------------------------------------------------------- 08's bookkeeping ----
+
+
+def load_independent(folder, classes, offset, n):
+    """The independent sample of 05's ``eval_*`` parameters for many classes: up to ``n`` rows per
+    class from row ``offset`` of each ``<category>.npy`` in ``folder`` (a folder may hold only some
+    of ``classes``). Returns ((images, labels), the classes found); a folder with none of them is a
+    ``CategoryError`` that names ``eval_data_dir``.
+
+    Used by 08_many_categories.ipynb
+    """
+    found = [c for c in classes if find_category_file(folder, c, parameter="eval_data_dir")]
+    if not found:
+        raise CategoryError(
+            f"eval_data_dir holds no <category>.npy of {list(classes)}: fix it, or set it to ''"
+        )
+    parts = [load_from_folder(folder, c, offset=offset, n=n) for c in found]
+    labels = np.repeat([classes.index(c) for c in found], [len(p) for p in parts])
+    return (helpers.to_images(np.concatenate(parts)), labels), found
+
+
+def run_key(code, config, epochs, seed, batch_size, classes, train, test, independent=None):
+    """The experiment-cache key of one 08 training: everything its result depends on, the data
+    sets (``train``, ``test``, ``independent``: (x, y) pairs) by fingerprint.
+
+    Used by 08_many_categories.ipynb
+    """
+    key = {"chapter": "08", "code": code, "config": config, "epochs": epochs, "seed": seed}
+    key |= {"batch_size": batch_size, "classes": list(classes)}
+    key |= {"train": helpers.fingerprint(*train), "test": helpers.fingerprint(*test)}
+    if independent is not None:
+        key["independent"] = helpers.fingerprint(*independent)
+    return key
+
+
+def top_share(result, y, k, field="top3"):
+    """Top-``k`` accuracy of a cached 08 result: the share of rows whose label ``y`` is among the
+    first ``k`` of its stored top-3 predictions (``field``).
+
+    Used by 08_many_categories.ipynb
+    """
+    return float(np.mean(np.any(np.array(result[field])[:, :k] == np.asarray(y)[:, None], axis=1)))
+
+
+def sample_sd(values):
+    """Sample standard deviation (ddof=1) of ``values``, 0 for a single value: the series' "±".
+
+    Used by 08_many_categories.ipynb
+    """
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def plot_confusion(matrix, classes, title):
+    """The normalised confusion matrix as an annotated heat map (shares of 2% and more written in
+    the cells). Returns the figure.
+
+    Used by 08_many_categories.ipynb
+    """
+    import matplotlib.pyplot as plt
+
+    k = len(classes)
+    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    im = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
+    ax.set(xticks=range(k), yticks=range(k), xlabel="predicted class", ylabel="true class", title=title)
+    ax.set_xticklabels(classes, rotation=90)
+    ax.set_yticklabels(classes)
+    for i in range(k):
+        for j in range(k):
+            if matrix[i, j] >= 0.02:
+                color = "white" if matrix[i, j] > 0.5 else "black"
+                ax.text(j, i, f"{matrix[i, j]:.2f}"[1:], ha="center", va="center", fontsize=6, color=color)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    return fig
+
+
+def metrics_json(results, classes, epochs, seeds, y_test, test_rows, independent=None, eval_offset=None):
+    """08's multiclass_metrics.json entries, one per configuration: ``results`` (name: cached
+    results, one per seed), the ``classes``, ``epochs`` (name: epochs), the test set's labels and
+    its first and last row; with ``independent`` ((images, labels), classes) also the independent
+    sample's figures. Means over seeds, "_sd" the sample standard deviation.
+
+    Used by 08_many_categories.ipynb
+    """
+    metrics = {}
+    for name, runs in results.items():
+        t1, t3 = [[top_share(r, y_test, k) for r in runs] for k in (1, 3)]
+        test = {"top1": float(np.mean(t1)), "top3": float(np.mean(t3)), "top1_sd": sample_sd(t1)}
+        test |= {"top3_sd": sample_sd(t3), "n": int(len(y_test)), "rows": list(test_rows)}
+        entry = {
+            "model": name,
+            "categories": list(classes),
+            "epochs": epochs[name],
+            "seeds": list(seeds),
+            "test": test,
+        }
+        if independent is not None:
+            (_, y_ind), found = independent
+            i1, i3 = [[top_share(r, y_ind, k, "independent_top3") for r in runs] for k in (1, 3)]
+            entry["independent"] = {"top1": float(np.mean(i1)), "top3": float(np.mean(i3))}
+            entry["independent"] |= {"top1_sd": sample_sd(i1), "n": int(len(y_ind))}
+            entry["independent"] |= {"rows_from": eval_offset, "categories": found}
+        metrics[name] = entry
+    return metrics
