@@ -94,7 +94,7 @@ def onnx_text(model):
     trainings go to the experiment cache can keep it with the result and save it later with
     ``save_for_page``, also when the training is not run again.
 
-    Used by 08_many_categories.ipynb.
+    Used by save_for_page (a network kept as text, e.g. in the experiment cache).
     """
     return base64.b64encode(onnx_bytes(model)).decode("ascii")
 
