@@ -132,7 +132,9 @@ def run_many(task, settings, data, folder=None, workers=None, threads=1):
     in Jupyter, papermill and nbval after TensorFlow was imported; each task seeds itself, so
     the results equal those of running the settings one by one (timings aside).
 
-    Used by the chapters that train many networks (06, 08: see tests/test_experiments.py).
+    The chapters that train many networks use it (06, 08; tests/test_experiments.py checks it).
+
+    Explained in 06_experiments.ipynb
     """
     import helpers
 
@@ -164,7 +166,9 @@ def train_and_score(setting, data):
     accuracy for 2 classes, the top-3 labels per drawing for more. Also the fit seconds, the
     loss per epoch, the epochs run and the number of weights.
 
-    Used by run_many, for the chapters that train many networks (06, 08).
+    A task for run_many, in the chapters that train many networks (06, 08).
+
+    Explained in 06_experiments.ipynb
     """
     import numpy as np
 
