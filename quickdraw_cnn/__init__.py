@@ -1,12 +1,15 @@
 """quickdraw-cnn's library behind the chapters: everything but the chapters' own companion, helpers.py.
 
 - ``data``: the Quick, Draw! data client (folder, cache, HTTP Range download) and its errors
+- ``strokes``: Google's stroke files (simplified .ndjson), found and downloaded the same way
 - ``files``: atomic writes
-- ``experiments``: the experiment cache shared by every run
+- ``experiments``: the experiment cache shared by every run, and trainings side by side
 - ``sketches``: your own drawings (an image, or strokes) as Google's 28x28 bitmaps
 - ``occlusion``: which pixels a prediction depends on
 - ``sketchpad``: the drawing widget of chapter 07 (with ``sketchpad.js`` and ``sketchpad.css``)
 - ``multiclass``: chapter 08, many categories and streamed input
+- ``workers``: multi-worker training (tf_keras, MultiWorkerMirroredStrategy), one call
+- ``export``: trained networks as ONNX for the web pages' drawing pad
 - ``series``: runs the notebooks in order (``python -m quickdraw_cnn.series``)
 
 Each module imports only what it needs: ``data``, ``files`` and ``sketches`` load no TensorFlow.
