@@ -82,9 +82,10 @@ def check_parameters(
     """Stop early, saying what to change, on parameters that make no sense (None: not checked).
 
     Beyond the named ones, any of these may be passed by name: whole numbers ``batch_size``,
-    ``improved_epochs``, ``filters``, ``unseen_n``, ``eval_n``, ``occlusion_patch`` (at least 1),
-    ``eval_offset``, ``unseen_offset`` (at least 0); lists ``sizes`` (whole numbers, at least 1),
-    ``seeds`` (at least 0), ``filter_grid`` (at least 1), ``class_counts`` (at least 2); ``classes``
+    ``improved_epochs``, ``wide_epochs``, ``filters``, ``unseen_n``, ``eval_n``, ``occlusion_patch``
+    (at least 1), ``eval_offset``, ``unseen_offset`` (at least 0); lists ``sizes`` (whole
+    numbers, at least 1), ``seeds`` (at least 0), ``filter_grid`` (at least 1), ``class_counts``
+    (at least 2); ``classes``
     (at least two different names); ``eval_data_dir`` and ``data_dir`` (empty, or a folder that
     exists). Every problem is reported at once, each with the parameter's name.
 
@@ -160,6 +161,7 @@ def check_parameters(
 _WHOLE = {
     "batch_size": 1,
     "improved_epochs": 1,
+    "wide_epochs": 1,
     "filters": 1,
     "unseen_n": 1,
     "eval_n": 1,

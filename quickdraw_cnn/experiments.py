@@ -111,6 +111,7 @@ def _worker_start(data, threads):
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
+    tf.get_logger().setLevel("ERROR")  # no retracing notes: a worker's stderr is the notebook's
     _DATA.clear()
     _DATA.update(data)
 
@@ -163,16 +164,16 @@ def train_and_score(setting, data):
     build_cnn arguments) for ``setting["epochs"]`` with ``setting["seed"]`` (and optional
     ``batch_size``, ``classes``, ``validation``) on ``data[setting["train"]]`` (images, labels),
     limited to labels below ``classes``; score it on each data name in ``setting["score"]``:
-    accuracy for 2 classes, the top-3 labels per drawing for more. Also the fit seconds, the
-    loss per epoch, the epochs run and the number of weights.
+    accuracy for 2 classes, the top-3 labels per drawing for more (also for 2 with
+    ``setting["top3"]``). Also the fit seconds, the loss per epoch, the epochs run and the number
+    of weights; with ``setting["onnx"]`` the network as ONNX text (quickdraw_cnn.export.onnx_text).
 
     A task for run_many, in the chapters that train many networks (06, 08).
 
     Explained in 06_experiments.ipynb
     """
-    import numpy as np
-
     import helpers
+    from quickdraw_cnn import export, multiclass
 
     classes = setting.get("classes", 2)
 
@@ -200,11 +201,12 @@ def train_and_score(setting, data):
     }
     for name in setting.get("score", []):
         xs, ys = kept(data[name])
-        if classes == 2:
+        if classes == 2 and not setting.get("top3"):
             result[name] = helpers.accuracy(helpers.predict_proba(net, xs), ys)
         else:
-            probabilities = net.predict(helpers.scale(xs), batch_size=256, verbose=0)
-            result[name] = np.argsort(-probabilities, axis=1)[:, :3].tolist()
+            result[name] = multiclass.top3_labels(multiclass.predict(net, xs))
+    if setting.get("onnx"):
+        result["onnx"] = export.onnx_text(net)
     return result
 
 

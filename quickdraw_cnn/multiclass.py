@@ -289,23 +289,9 @@ def load_independent(folder, classes, offset, n):
     return (helpers.to_images(np.concatenate(parts)), labels), found
 
 
-def run_key(code, config, epochs, seed, batch_size, classes, train, test, independent=None):
-    """The experiment-cache key of one 08 training: everything its result depends on, the data
-    sets (``train``, ``test``, ``independent``: (x, y) pairs) by fingerprint.
-
-    Used by 08_many_categories.ipynb
-    """
-    key = {"chapter": "08", "code": code, "config": config, "epochs": epochs, "seed": seed}
-    key |= {"batch_size": batch_size, "classes": list(classes)}
-    key |= {"train": helpers.fingerprint(*train), "test": helpers.fingerprint(*test)}
-    if independent is not None:
-        key["independent"] = helpers.fingerprint(*independent)
-    return key
-
-
-def top_share(result, y, k, field="top3"):
+def top_share(result, y, k, field="test"):
     """Top-``k`` accuracy of a cached 08 result: the share of rows whose label ``y`` is among the
-    first ``k`` of its stored top-3 predictions (``field``).
+    first ``k`` of its stored top-3 predictions (``field``: the data it was scored on).
 
     Used by 08_many_categories.ipynb
     """
@@ -361,13 +347,146 @@ def metrics_json(results, classes, epochs, seeds, y_test, test_rows, independent
             "categories": list(classes),
             "epochs": epochs[name],
             "seeds": list(seeds),
+            "fit_seconds": float(np.mean([r["seconds"] for r in runs])),  # per seed
             "test": test,
         }
         if independent is not None:
             (_, y_ind), found = independent
-            i1, i3 = [[top_share(r, y_ind, k, "independent_top3") for r in runs] for k in (1, 3)]
+            i1, i3 = [[top_share(r, y_ind, k, "independent") for r in runs] for k in (1, 3)]
             entry["independent"] = {"top1": float(np.mean(i1)), "top3": float(np.mean(i3))}
             entry["independent"] |= {"top1_sd": sample_sd(i1), "n": int(len(y_ind))}
             entry["independent"] |= {"rows_from": eval_offset, "categories": found}
         metrics[name] = entry
     return metrics
+
+
+# ------------------------------------------------------ a network for 14 classes ----
+# 08's configuration for many classes: build_wide's layers and train_wide's recipe. Chapter 08
+# explains each part and measures what it adds (its ablation turns one off at a time).
+WIDE = {"widths": [32, 64, 128], "batch_norm": True, "dense": 128, "dropout": 0.3, "augment": True}
+RECIPE = {"batch_size": 128, "learning_rate": 4e-3, "warmup": 0.1, "schedule": "cosine"}
+
+
+def build_wide(
+    classes, widths=(32, 64, 128), batch_norm=True, dense=128, dropout=0.3, augment=True, name="wide"
+):
+    """The ``wide`` network: (in training only) a random shift of up to 10% each way and a
+    left-right mirror; per entry of ``widths`` a 3x3 convolution with ``same`` padding,
+    batch normalisation, ReLU and a 2x2 max-pool; then Dense(``dense``) with batch normalisation,
+    ReLU, dropout, and one softmax unit per class (one sigmoid unit for two classes, as
+    helpers.build_cnn). Not compiled: train_wide compiles it.
+
+    Explained in 08_many_categories.ipynb
+    """
+    import keras
+    from keras import layers
+
+    stack = [keras.Input(shape=helpers.IMAGE_SHAPE)]
+    if augment:
+        stack += [layers.RandomTranslation(0.1, 0.1, fill_mode="constant"), layers.RandomFlip("horizontal")]
+    for width in widths:
+        stack += [layers.Conv2D(width, (3, 3), padding="same", use_bias=not batch_norm)]
+        stack += [layers.BatchNormalization()] if batch_norm else []
+        stack += [layers.ReLU(), layers.MaxPooling2D((2, 2))]
+    stack += [layers.Flatten(), layers.Dense(dense, use_bias=not batch_norm)]
+    stack += [layers.BatchNormalization()] if batch_norm else []
+    stack += [layers.ReLU()] + ([layers.Dropout(dropout)] if dropout else [])
+    binary = classes == 2  # as helpers.build_cnn: one sigmoid unit for two classes
+    stack += [
+        layers.Dense(1, activation="sigmoid") if binary else layers.Dense(classes, activation="softmax")
+    ]
+    return keras.Sequential(stack, name=name)
+
+
+def learning_rate_schedule(peak, steps, warmup=0.1, schedule="cosine"):
+    """The learning rate of train_wide, step by step: with ``schedule="cosine"`` it rises
+    linearly from ``peak / 10`` to ``peak`` over the first ``warmup`` share of the ``steps``, then
+    falls along half a cosine to 0 at the last step; ``"constant"``: ``peak`` throughout.
+
+    Explained in 08_many_categories.ipynb
+    """
+    import keras
+
+    if schedule == "constant":
+        return peak
+    if schedule != "cosine":
+        raise ValueError(f"schedule is 'cosine' or 'constant', got {schedule!r}")
+    warm = int(steps * warmup)
+    return keras.optimizers.schedules.CosineDecay(
+        peak / 10, steps - warm, warmup_target=peak, warmup_steps=warm
+    )
+
+
+def train_wide(
+    x,
+    y,
+    epochs,
+    seed=0,
+    classes=None,
+    batch_size=128,
+    learning_rate=4e-3,
+    warmup=0.1,
+    schedule="cosine",
+    **build,
+):
+    """Seed, build (build_wide with ``build``'s arguments) and fit on uint8 images ``x`` with
+    labels ``y``: Adam with the rates of learning_rate_schedule, sparse categorical
+    cross-entropy (binary for two classes). Returns (model, history) as helpers.train does.
+
+    Explained in 08_many_categories.ipynb
+    """
+    import keras
+
+    helpers.check_parameters(epochs=epochs, batch_size=batch_size)
+    classes = classes or int(np.max(y)) + 1
+    helpers.set_seed(seed)
+    net = build_wide(classes, **build)
+    steps = -(-len(y) // batch_size) * epochs
+    optimizer = keras.optimizers.Adam(learning_rate_schedule(learning_rate, steps, warmup, schedule))
+    loss = "binary_crossentropy" if classes == 2 else "sparse_categorical_crossentropy"
+    net.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    timer = helpers.EpochTimer()
+    fit = net.fit(helpers.scale(x), y, epochs=epochs, batch_size=batch_size, callbacks=[timer], verbose=0)
+    return net, helpers.history_record(fit, timer, net.name, len(y), 0, batch_size, seed)
+
+
+def predict_mirrored(model, x):
+    """Class probabilities averaged over each drawing and its left-right mirror image (the wide
+    network learned both, so it is asked about both).
+
+    Explained in 08_many_categories.ipynb
+    """
+    images = helpers.to_images(x)
+    return (predict(model, images) + predict(model, images[:, :, ::-1])) / 2
+
+
+def top3_labels(probabilities):
+    """The three most probable classes of each drawing, most probable first, as lists.
+
+    Used by wide_and_score and quickdraw_cnn.experiments.train_and_score (08_many_categories.ipynb)
+    """
+    return np.argsort(-probabilities, axis=1)[:, :3].tolist()
+
+
+def wide_and_score(setting, data):
+    """A task for quickdraw_cnn.experiments.run_many: train_wide for ``setting["epochs"]`` with
+    ``setting["seed"]``, WIDE and RECIPE changed by ``setting["change"]`` (08's ablation), on
+    ``data[setting["train"]]``; for each name in ``setting["score"]`` the top-3 labels of
+    predict_mirrored (and, under ``<name>_single``, of one look at each drawing). With
+    ``setting["onnx"]`` also the network as ONNX text (quickdraw_cnn.export.onnx_text).
+
+    Used by 08_many_categories.ipynb
+    """
+    x, y = data[setting["train"]]
+    arguments = {**WIDE, **RECIPE, **setting.get("change", {})}
+    net, history = train_wide(x, y, setting["epochs"], setting["seed"], **arguments)
+    result = {"seconds": history["fit_seconds"], "loss": history["loss"], "params": net.count_params()}
+    for name in setting.get("score", []):
+        images = data[name][0]
+        result[name] = top3_labels(predict_mirrored(net, images))
+        result[f"{name}_single"] = top3_labels(predict(net, images))
+    if setting.get("onnx"):
+        from quickdraw_cnn import export
+
+        result["onnx"] = export.onnx_text(net)
+    return result

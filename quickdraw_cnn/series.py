@@ -52,6 +52,7 @@ RUN_DEADLINE = 4 * 3600.0  # seconds a whole run may take (the series at its def
 REPO_DIR = Path(__file__).resolve().parent.parent  # the repository: quickdraw_cnn/..
 NOTEBOOK_DIR = REPO_DIR / "notebooks"
 SOLUTION_DIR = REPO_DIR / "solutions"
+COMMITTED_NETWORKS = REPO_DIR / "web" / "networks"  # the committed notebooks' exported networks (make html)
 
 
 def notebooks(names=None):
@@ -554,7 +555,9 @@ def parse_params(pairs):
 def execute_in_place(log=print, chapters=True, cell_timeout=None, deadline=None):
     """Re-execute the committed notebooks at their defaults (artifacts in ../artifacts), then the
     solutions against those artifacts; copy the results over the committed ones only if every
-    notebook succeeded. ``chapters=False``: only the solutions, against the artifacts already there."""
+    notebook succeeded, and the exported networks (ONNX) into web/networks/, which the pages of a
+    fresh clone use (tools/build_html.py). ``chapters=False``: only the solutions, against the
+    artifacts already there."""
     import tempfile
 
     artifacts = REPO_DIR / "artifacts"
@@ -572,6 +575,11 @@ def execute_in_place(log=print, chapters=True, cell_timeout=None, deadline=None)
 
         for path, executed in done:
             write_bytes(path, _without_injected_cell(executed.read_text()).encode())
+        if chapters:  # the networks these outputs came from, for the pages of a fresh clone (make html)
+            for old in COMMITTED_NETWORKS.glob("model_*.onnx*"):
+                old.unlink()
+            for path in sorted(artifacts.glob("model_*.onnx*")):
+                write_bytes(COMMITTED_NETWORKS / path.name, path.read_bytes())
     return seconds
 
 

@@ -41,6 +41,7 @@ SMOKE = {
     "classes": ["apple", "banana", "rainbow"],
     "class_counts": [2],
     "multiworker": False,
+    "wide_epochs": 2,
 }
 
 

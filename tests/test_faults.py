@@ -120,3 +120,38 @@ def test_a_cell_past_its_timeout_stops_the_run_naming_notebook_and_cell(tmp_path
         series.NotebookTimeout, match=r"slow.ipynb, code cell 2 of 2 \('import time'\).*cell timeout of 3 s"
     ):
         series.execute_notebook(path, tmp_path / "out.ipynb", {}, cwd=tmp_path, limits=series._Limits(3, 100))
+
+
+@pytest.mark.slow
+def test_runs_started_together_keep_to_their_own_folders_and_results(tmp_path):
+    """Four runs of chapter 02 started at once, in the same second (the folder stamp is fixed):
+    two with the same parameters, two with others. Each gets its own folder and writes its own
+    split: the one its parameters ask for, and the same one for the same parameters."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "from quickdraw_cnn import series\n"
+        "run = series.new_run_dir(sys.argv[1], stamp='20260101-000000')\n"
+        "series.run_series(run, json.loads(sys.argv[2]), ['02'], log=lambda *a, **k: None)\n"
+        "print(run)\n"
+    )
+    asked = [100, 100, 150, 120]  # drawings per class
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path), json.dumps({"n_per_class": n})],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=series.REPO_DIR,
+        )
+        for n in asked
+    ]
+    folders = [p.communicate(timeout=600)[0].strip().splitlines()[-1] for p in started]
+    assert [p.returncode for p in started] == [0, 0, 0, 0]
+    assert len(set(folders)) == 4  # stamp, stamp-2, stamp-3, stamp-4, one each
+    splits = [np.load(f"{folder}/artifacts/split.npz") for folder in folders]
+    for n, split in zip(asked, splits):
+        assert len(split["y_train"]) + len(split["y_test"]) == 2 * n
+    assert all(np.array_equal(splits[0][key], splits[1][key]) for key in ("x_train", "x_test", "y_test"))

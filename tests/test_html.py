@@ -219,3 +219,37 @@ def test_exported_networks_are_copied_and_listed_in_order(tmp_path):
 def test_a_missing_runtime_is_named_with_what_to_run(tmp_path):
     with pytest.raises(SystemExit, match="npm ci"):
         build_html.copy_pad(tmp_path, tmp_path, tmp_path / "nowhere")
+
+
+def test_the_committed_notebooks_come_with_the_networks_they_were_made_with(tmp_path, monkeypatch):
+    """web/networks/ holds what 04 and 08 exported in the run whose outputs are committed (make
+    notebooks writes it): the networks the pages of a fresh clone, with no run and no artifacts/,
+    put in the pad. Each description names its file and the categories of its chapter."""
+    import ast
+    import json
+
+    import nbformat
+
+    def defaults(chapter):
+        nb = nbformat.read(REPO_DIR / "notebooks" / chapter, as_version=4)
+        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        return {n.targets[0].id: ast.literal_eval(n.value) for n in ast.parse(cell.source).body}
+
+    expected = {
+        "04_training.ipynb": defaults("04_training.ipynb")["categories"],
+        "08_many_categories.ipynb": defaults("08_many_categories.ipynb")["classes"],
+    }
+    found = {}
+    for info_path in sorted(build_html.COMMITTED_NETWORKS.glob("model_*.onnx.json")):
+        info = json.loads(info_path.read_text())
+        assert (build_html.COMMITTED_NETWORKS / info["file"]).stat().st_size > 10_000, info
+        assert info["categories"] == expected[info["made_by"]], info
+        found.setdefault(info["made_by"], []).append(info["configuration"])
+    assert set(found) == set(expected), found  # a network of 04 and of 08
+    # a fresh clone: no runs/, no artifacts/; the committed notebooks take the committed networks
+    monkeypatch.setattr(build_html, "REPO_DIR", tmp_path)
+    (tmp_path / "notebooks").mkdir()
+    assert build_html.default_artifacts(tmp_path / "notebooks") == build_html.COMMITTED_NETWORKS
+    (tmp_path / "artifacts").mkdir()
+    (tmp_path / "artifacts" / "model_x.onnx.json").write_text("{}")  # after make notebooks: its own
+    assert build_html.default_artifacts(tmp_path / "notebooks") == tmp_path / "artifacts"

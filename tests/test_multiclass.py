@@ -105,3 +105,51 @@ def test_top_k_accuracy_and_confusions():
     assert np.allclose(m.sum(axis=1), 1) and m[0, 0] == 0.5 and m[2, 1] == 1.0
     pairs = multiclass.most_confused(m, ["a", "b", "c"], top=2)
     assert pairs[0][:2] == ("b", "c") and pairs[0][3] == 1.0
+
+
+def test_the_learning_rate_warms_up_then_falls_along_a_cosine_to_zero():
+    rate = multiclass.learning_rate_schedule(4e-3, 200, warmup=0.1)
+    at = {s: float(rate(s)) for s in (0, 10, 20, 110, 200)}
+    assert np.isclose(at[0], 4e-4) and np.isclose(at[10], 4e-4 + 0.5 * 3.6e-3)  # linear warm-up
+    assert np.isclose(at[20], 4e-3) and np.isclose(at[110], 2e-3, rtol=1e-4)  # peak, then half-way down
+    assert at[200] < 1e-9
+    assert multiclass.learning_rate_schedule(1e-3, 200, schedule="constant") == 1e-3
+    with pytest.raises(ValueError, match="cosine"):
+        multiclass.learning_rate_schedule(1e-3, 200, schedule="linear")
+
+
+def test_the_wide_network_counts_its_weights_as_chapter_08_does():
+    net = multiclass.build_wide(14, **multiclass.WIDE)
+    # convolutions without bias + 4 per channel (batch normalisation), dense 1,152 -> 128 likewise, output
+    conv = 9 * 1 * 32 + 4 * 32 + 9 * 32 * 64 + 4 * 64 + 9 * 64 * 128 + 4 * 128
+    assert net.count_params() == conv + 3 * 3 * 128 * 128 + 4 * 128 + 129 * 14
+    assert net.output_shape == (None, 14)
+    plain = multiclass.build_wide(2, batch_norm=False, augment=False, dropout=0)
+    assert plain.output_shape == (None, 1)  # two classes: one sigmoid unit, as the origin
+    names = [type(layer).__name__ for layer in plain.layers]
+    assert "BatchNormalization" not in names and "RandomFlip" not in names and "Dropout" not in names
+
+
+def test_the_mirror_average_answers_the_same_for_a_drawing_and_its_mirror(folder):
+    x, y = multiclass.load_many(CLASSES, 60, data_dir=folder)
+    images = helpers.to_images(x)
+    net, history = multiclass.train_wide(images, y, 1, seed=0, batch_size=64, **multiclass.WIDE)
+    assert len(history["loss"]) == 1 and np.isfinite(history["loss"]).all()
+    p = multiclass.predict_mirrored(net, images[:20])
+    assert np.allclose(p, multiclass.predict_mirrored(net, images[:20, :, ::-1]), atol=1e-6)
+    assert np.allclose(p.sum(axis=1), 1, atol=1e-5)
+    assert not np.allclose(p, multiclass.predict(net, images[:20]), atol=1e-6)  # not one look
+
+
+def test_a_wide_training_for_run_many_scores_both_ways_and_keeps_the_network(folder):
+    x, y = multiclass.load_many(CLASSES, 60, data_dir=folder)
+    data = {"train": (helpers.to_images(x), y), "test": (helpers.to_images(x[:30]), y[:30])}
+    setting = {"epochs": 1, "seed": 0, "train": "train", "batch_size": 64, "score": ["test"], "onnx": True}
+    result = multiclass.wide_and_score(setting | {"change": {"batch_norm": False}}, data)
+    assert np.array(result["test"]).shape == (30, 3) and np.array(result["test_single"]).shape == (30, 3)
+    assert (
+        result["params"]
+        == multiclass.build_wide(3, **(multiclass.WIDE | {"batch_norm": False})).count_params()
+    )
+    assert isinstance(result["onnx"], str) and len(result["onnx"]) > 1000
+    assert 0 <= multiclass.top_share(result, y[:30], 1) <= multiclass.top_share(result, y[:30], 3) == 1.0

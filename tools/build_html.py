@@ -9,7 +9,8 @@ only the three files a WebAssembly-only page needs are copied), so the folder wo
 from any static web server. Links between chapters (``NN_name.ipynb``) become links between pages
 (``NN_name.html``); a relative link to a file the pages do not include (``../helpers.py``) keeps
 its text and loses its link, and is reported. The source is the newest run (``runs/latest``)
-when there is one, else the committed notebooks.
+when there is one, else the committed notebooks (with the networks they were made with, committed
+in ``web/networks/``).
 
     python tools/build_html.py [--source FOLDER] [--artifacts FOLDER] [--out site]
 """
@@ -31,6 +32,7 @@ RUNTIME_DIR = WEB_DIR / "node_modules" / "onnxruntime-web" / "dist"
 # What onnxruntime-web needs for its WebAssembly backend alone (checked in the browser test):
 RUNTIME_FILES = ["ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"]
 PAD_FILES = ["quickdraw.js", "pad.js", "pad.css"]
+COMMITTED_NETWORKS = WEB_DIR / "networks"  # the committed notebooks' exported networks (make notebooks)
 PAD_CHAPTER = "07_what_the_network_sees.ipynb"
 CONFIG_ORDER = ("origin", "improved")  # helpers.CONFIGS' order (not imported: no Keras here)
 NO_MODELS = (
@@ -127,8 +129,15 @@ def install_runtime():
 
 
 def default_artifacts(source):
-    """The artifacts of the run whose notebooks are ``source``: its sibling ``artifacts/``."""
-    return Path(source).resolve().parent / "artifacts"
+    """The artifacts of the run whose notebooks are ``source``: its sibling ``artifacts/``. For the
+    committed notebooks, when ``artifacts/`` holds no exported network (a fresh clone),
+    ``web/networks/``: the networks their committed outputs came from (``make notebooks`` writes
+    them there), so that the pages of a fresh clone answer too."""
+    own = Path(source).resolve().parent / "artifacts"
+    committed = Path(source).resolve() == (REPO_DIR / "notebooks").resolve()
+    if committed and not any(own.glob("model_*.onnx.json")):
+        return COMMITTED_NETWORKS
+    return own
 
 
 def configuration_order(info):
