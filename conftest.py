@@ -87,7 +87,7 @@ def pytest_report_header(config):
     return [
         f"drawings: {config._quickdraw_source} at {os.environ['QUICKDRAW_DATA_DIR']}",
         "slow parts (notebooks run by papermill and nbval, a browser) take most of the time: about "
-        "11 minutes on 2 cores in all; make test-fast (-m 'not slow') skips them",
+        "12 minutes on 2 cores in all; make test-fast (-m 'not slow') skips them",
     ]
 
 
