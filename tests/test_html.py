@@ -246,10 +246,12 @@ def test_the_committed_notebooks_come_with_the_networks_they_were_made_with(tmp_
         assert info["categories"] == expected[info["made_by"]], info
         found.setdefault(info["made_by"], []).append(info["configuration"])
     assert set(found) == set(expected), found  # a network of 04 and of 08
-    # a fresh clone: no runs/, no artifacts/; the committed notebooks take the committed networks
+    # the committed notebooks take the committed networks, also when a test run (nbval writes
+    # ../artifacts) left others in artifacts/; a run's notebooks take that run's artifacts
     monkeypatch.setattr(build_html, "REPO_DIR", tmp_path)
     (tmp_path / "notebooks").mkdir()
-    assert build_html.default_artifacts(tmp_path / "notebooks") == build_html.COMMITTED_NETWORKS
     (tmp_path / "artifacts").mkdir()
-    (tmp_path / "artifacts" / "model_x.onnx.json").write_text("{}")  # after make notebooks: its own
-    assert build_html.default_artifacts(tmp_path / "notebooks") == tmp_path / "artifacts"
+    (tmp_path / "artifacts" / "model_x.onnx.json").write_text("{}")
+    assert build_html.default_artifacts(tmp_path / "notebooks") == build_html.COMMITTED_NETWORKS
+    run = tmp_path / "runs" / "20260101-000000"
+    assert build_html.default_artifacts(run / "notebooks") == run / "artifacts"

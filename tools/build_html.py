@@ -129,15 +129,13 @@ def install_runtime():
 
 
 def default_artifacts(source):
-    """The artifacts of the run whose notebooks are ``source``: its sibling ``artifacts/``. For the
-    committed notebooks, when ``artifacts/`` holds no exported network (a fresh clone),
-    ``web/networks/``: the networks their committed outputs came from (``make notebooks`` writes
-    them there), so that the pages of a fresh clone answer too."""
-    own = Path(source).resolve().parent / "artifacts"
-    committed = Path(source).resolve() == (REPO_DIR / "notebooks").resolve()
-    if committed and not any(own.glob("model_*.onnx.json")):
+    """The artifacts of the run whose notebooks are ``source``: its sibling ``artifacts/``; for the
+    committed notebooks, ``web/networks/``: the networks their committed outputs were made with
+    (``make notebooks`` writes them there), not whatever a test or an earlier run left in
+    ``artifacts/``. So the pages of a fresh clone answer too."""
+    if Path(source).resolve() == (REPO_DIR / "notebooks").resolve():
         return COMMITTED_NETWORKS
-    return own
+    return Path(source).resolve().parent / "artifacts"
 
 
 def configuration_order(info):
