@@ -406,9 +406,31 @@ def _short(url):
     raise DownloadError(f"The download of {url} was cut short; nothing was saved. Try again.")
 
 
+# The series runner (quickdraw_cnn.series) names a file here; a download in a notebook it runs
+# writes how far it is into that file, and the runner's status line in the terminal shows it.
+PROGRESS_FILE_ENV = "QUICKDRAW_PROGRESS_FILE"
+
+
+def _report(label, got, want, last=0.0):
+    """How far a download is, for the runner's status line: one line in the file named by
+    $QUICKDRAW_PROGRESS_FILE, rewritten at most twice a second ("" once it is done). Returns the
+    time of this report."""
+    path, now = os.environ.get(PROGRESS_FILE_ENV), time.monotonic()
+    if not path or (now - last < 0.5 and got < want):
+        return last
+    text = f"downloading {label}: {got / 1e6:.1f} of {want / 1e6:.1f} MB" if got < want else ""
+    try:
+        from quickdraw_cnn.files import write_bytes
+
+        write_bytes(Path(path), text.encode())
+    except OSError:  # a status line is not worth failing a download for
+        pass
+    return now
+
+
 def _read_exactly(resp, want, progress, label, allow_short, ends=None, url=""):
     bar = _progress_bar(want, label) if _want_progress(progress) and want > 1 << 16 else None
-    chunks, got = [], 0
+    chunks, got, reported = [], 0, 0.0
     try:
         while got < want:
             chunk = resp.read1(min(want - got, 1 << 16))  # what arrived: a trickle is timed too
@@ -418,6 +440,8 @@ def _read_exactly(resp, want, progress, label, allow_short, ends=None, url=""):
             got += len(chunk)
             if bar is not None:
                 bar.update(len(chunk))
+            if want > 1 << 16:
+                reported = _report(label, got, want, reported)
             if ends is not None and time.monotonic() > ends and got < want:
                 raise DownloadError(
                     f"The download of {url or label} is too slow: {got:,} of {want:,} bytes arrived "
@@ -430,6 +454,8 @@ def _read_exactly(resp, want, progress, label, allow_short, ends=None, url=""):
     finally:
         if bar is not None:
             bar.close()
+        if reported:
+            _report(label, want, want)  # done (or failed): the status line drops it
     return b"".join(chunks)
 
 

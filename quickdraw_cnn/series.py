@@ -124,8 +124,10 @@ class Progress:
     cell of 06 may train twenty networks).
     """
 
-    def __init__(self, name, code_cells, previous=None, stream=None, live=None, interval=1.0):
-        self.name, self._previous = name, previous
+    def __init__(
+        self, name, code_cells, previous=None, stream=None, live=None, interval=1.0, status_file=None
+    ):
+        self.name, self._previous, self.status_file = name, previous, status_file
         self.begin(code_cells)
         self.stream = stream or sys.stderr
         self.live = show_progress(self.stream) if live is None else live
@@ -188,7 +190,19 @@ class Progress:
         if left is not None:
             basis = "as last time" if self.previous is not None else "by cells"
             text += f"  about {_clock(left)} left ({basis})"
-        return text
+        download = self.download()
+        return f"{text}  {download}" if download else text
+
+    def download(self):
+        """What a download in the notebook reports (quickdraw_cnn.data: "downloading apple.npy:
+        1.2 of 2.4 MB"), when its report is fresh (a few seconds old at most); else ""."""
+        try:
+            path = Path(self.status_file) if self.status_file else None
+            if path is None or time.time() - path.stat().st_mtime > 5:
+                return ""
+            return path.read_text().strip()
+        except OSError:
+            return ""
 
     def _write(self, text):
         self.stream.write("\r\033[K" + text)
@@ -276,6 +290,8 @@ def run_series(
 def _run_locked(paths, declared, run_dir, params, log, progress, limits):
     import nbformat
 
+    from quickdraw_cnn.data import PROGRESS_FILE_ENV
+
     seconds = {}
     for path in paths:
         out = run_dir / "notebooks" / path.name
@@ -285,12 +301,34 @@ def _run_locked(paths, declared, run_dir, params, log, progress, limits):
         code_cells = sum(c.cell_type == "code" for c in nbformat.read(path, as_version=4).cells)
         key = _timing_key(path.name, mine)
         start = time.perf_counter()
-        with Progress(path.name, code_cells, _load_timings().get(key), live=progress) as watch:
+        status = run_dir / ".download-progress"  # the notebook's downloads report here (data.py)
+        with (
+            Progress(
+                path.name, code_cells, _load_timings().get(key), live=progress, status_file=status
+            ) as watch,
+            _environment(PROGRESS_FILE_ENV, str(status)),
+        ):
             execute_notebook(path, out, mine, engine_name=_progress_engine(), progress=watch, limits=limits)
+        status.unlink(missing_ok=True)
         seconds[path.name] = time.perf_counter() - start
         if len(watch.seconds) == watch.total:
             _save_timings(key, [round(t, 2) for t in watch.seconds])
     return seconds
+
+
+@contextlib.contextmanager
+def _environment(name, value):
+    """``$name`` set to ``value`` while the block runs (a notebook kernel started in it inherits
+    it), then as it was."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 def execute_notebook(path, out, parameters, cwd=NOTEBOOK_DIR, limits=None, **engine_options):

@@ -3,7 +3,10 @@ elapsed time and an estimate; nothing under CI or when the output is not a termi
 
 import io
 import json
+import os
 import re
+import time
+from pathlib import Path
 
 import nbformat
 import papermill as pm
@@ -93,3 +96,47 @@ def test_a_run_records_its_timings_for_the_next_estimate(tmp_path, monkeypatch):
     series._save_timings("j", [3.0])
     assert json.loads(series.timings_path().read_text()) == {"k": [1.0, 2.0], "j": [3.0]}
     assert series.timings_path().parent == tmp_path
+
+
+def test_the_line_shows_a_download_in_the_notebook_while_its_report_is_fresh(tmp_path):
+    status = tmp_path / ".download-progress"
+    watch = series.Progress("01_data_exploration.ipynb", 3, live=False, status_file=status)
+    watch.cell_started()
+    assert "downloading" not in watch.line()  # no report yet
+    status.write_text("downloading apple.npy: 1.2 of 2.4 MB")
+    assert watch.line().endswith("  downloading apple.npy: 1.2 of 2.4 MB")
+    os.utime(status, (time.time() - 60, time.time() - 60))  # a report a minute old: the download is over
+    assert "downloading" not in watch.line()
+    status.write_text("")  # the download said it is done
+    assert not watch.line().endswith("  ")
+
+
+def test_a_download_reports_how_far_it_is_for_the_status_line(tmp_path, monkeypatch):
+    """quickdraw_cnn.data writes its progress into the file the runner names, and "" at the end."""
+    from npy_server import QuickDrawServer, npy_bytes
+    from synthetic import draw_synthetic
+
+    from quickdraw_cnn import data, files
+
+    status = tmp_path / "status"
+    written = []
+    real = files.write_bytes
+
+    def recording(path, payload, *args, **kwargs):
+        if Path(path) == status:
+            written.append(payload.decode())
+        return real(path, payload, *args, **kwargs)
+
+    monkeypatch.setattr(files, "write_bytes", recording)
+    monkeypatch.setenv(data.PROGRESS_FILE_ENV, str(status))
+    srv = QuickDrawServer()
+    srv.serve("apple", npy_bytes(draw_synthetic("apple", 300, seed=1)))
+    try:
+        monkeypatch.setenv("QUICKDRAW_BASE_URL", srv.url)
+        monkeypatch.delenv("QUICKDRAW_DATA_DIR", raising=False)
+        rows = data.load_drawings("apple", 300, cache_dir=tmp_path / "cache", progress=False, timeout=10)
+    finally:
+        srv.close()
+    assert rows.shape == (300, 784)
+    assert written and written[0].startswith("downloading apple") and " of 0.2 MB" in written[0]
+    assert written[-1] == "" and status.read_text() == ""
