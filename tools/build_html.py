@@ -26,13 +26,14 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from quickdraw_cnn.series import COMMITTED_NETWORKS  # written by make notebooks
+
 REPO_DIR = Path(__file__).resolve().parents[1]
 WEB_DIR = REPO_DIR / "web"  # the pad's scripts, and package.json / package-lock.json for npm ci
 RUNTIME_DIR = WEB_DIR / "node_modules" / "onnxruntime-web" / "dist"
 # What onnxruntime-web needs for its WebAssembly backend alone (checked in the browser test):
 RUNTIME_FILES = ["ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"]
 PAD_FILES = ["quickdraw.js", "pad.js", "pad.css"]
-COMMITTED_NETWORKS = WEB_DIR / "networks"  # the committed notebooks' exported networks (make notebooks)
 PAD_CHAPTER = "07_what_the_network_sees.ipynb"
 CONFIG_ORDER = ("origin", "improved")  # helpers.CONFIGS' order (not imported: no Keras here)
 NO_MODELS = (
