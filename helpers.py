@@ -84,10 +84,10 @@ def check_parameters(
     Beyond the named ones, any of these may be passed by name: whole numbers ``batch_size``,
     ``improved_epochs``, ``wide_epochs``, ``filters``, ``unseen_n``, ``eval_n``, ``occlusion_patch``
     (at least 1), ``eval_offset``, ``unseen_offset`` (at least 0); lists ``sizes`` (whole
-    numbers, at least 1), ``seeds`` (at least 0), ``filter_grid`` (at least 1), ``class_counts``
-    (at least 2); ``classes``
-    (at least two different names); ``eval_data_dir`` and ``data_dir`` (empty, or a folder that
-    exists). Every problem is reported at once, each with the parameter's name.
+    numbers, at least 1), ``seeds`` and ``wide_seeds`` (at least 0), ``filter_grid`` (at least 1),
+    ``class_counts`` (at least 2); ``classes`` (at least two different names); ``eval_data_dir``
+    and ``data_dir`` (empty, or a folder that exists). Every problem is reported at once, each with
+    the parameter's name.
 
     Explained in 02_preprocessing.ipynb
     """
@@ -169,10 +169,11 @@ _WHOLE = {
     "eval_offset": 0,
     "unseen_offset": 0,
 }
-_LISTS = {"sizes": 1, "seeds": 0, "filter_grid": 1, "class_counts": 2}
+_LISTS = {"sizes": 1, "seeds": 0, "wide_seeds": 0, "filter_grid": 1, "class_counts": 2}
 _EXAMPLES = {
     "sizes": "[50, 100]",
     "seeds": "[0, 1]",
+    "wide_seeds": "[0]",
     "filter_grid": "[2, 4, 8]",
     "class_counts": "[2, 4, 8, 14]",
 }

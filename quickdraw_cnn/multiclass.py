@@ -331,9 +331,9 @@ def plot_confusion(matrix, classes, title):
 
 def metrics_json(results, classes, epochs, seeds, y_test, test_rows, independent=None, eval_offset=None):
     """08's multiclass_metrics.json entries, one per configuration: ``results`` (name: cached
-    results, one per seed), the ``classes``, ``epochs`` (name: epochs), the test set's labels and
-    its first and last row; with ``independent`` ((images, labels), classes) also the independent
-    sample's figures. Means over seeds, "_sd" the sample standard deviation.
+    results, one per seed), the ``classes``, ``epochs`` (name: epochs), ``seeds`` (name: seeds),
+    the test set's labels and its first and last row; with ``independent`` ((images, labels),
+    classes) also the independent sample's figures. Means over seeds, "_sd" the sample standard deviation.
 
     Used by 08_many_categories.ipynb
     """
@@ -346,7 +346,7 @@ def metrics_json(results, classes, epochs, seeds, y_test, test_rows, independent
             "model": name,
             "categories": list(classes),
             "epochs": epochs[name],
-            "seeds": list(seeds),
+            "seeds": list(seeds[name]),
             "fit_seconds": float(np.mean([r["seconds"] for r in runs])),  # per seed
             "test": test,
         }
@@ -363,18 +363,25 @@ def metrics_json(results, classes, epochs, seeds, y_test, test_rows, independent
 # ------------------------------------------------------ a network for 14 classes ----
 # 08's configuration for many classes: build_wide's layers and train_wide's recipe. Chapter 08
 # explains each part and measures what it adds (its ablation turns one off at a time).
-WIDE = {"widths": [32, 64, 128], "batch_norm": True, "dense": 128, "dropout": 0.3, "augment": True}
-RECIPE = {"batch_size": 128, "learning_rate": 4e-3, "warmup": 0.1, "schedule": "cosine"}
+WIDE = {"widths": [24, 48, 96], "batch_norm": True, "dense": 128, "dropout": 0.1, "augment": True}
+RECIPE = {"batch_size": 64, "learning_rate": 4e-3, "warmup": 0.1, "schedule": "cosine"}
 
 
 def build_wide(
-    classes, widths=(32, 64, 128), batch_norm=True, dense=128, dropout=0.3, augment=True, name="wide"
+    classes,
+    widths=tuple(WIDE["widths"]),
+    batch_norm=WIDE["batch_norm"],
+    dense=WIDE["dense"],
+    dropout=WIDE["dropout"],
+    augment=WIDE["augment"],
+    name="wide",
 ):
-    """The ``wide`` network: (in training only) a random shift of up to 10% each way and a
-    left-right mirror; per entry of ``widths`` a 3x3 convolution with ``same`` padding,
-    batch normalisation, ReLU and a 2x2 max-pool; then Dense(``dense``) with batch normalisation,
-    ReLU, dropout, and one softmax unit per class (one sigmoid unit for two classes, as
-    helpers.build_cnn). Not compiled: train_wide compiles it.
+    """The ``wide`` network (defaults: WIDE): (in training only) a random shift of up to 10% each
+    way and a left-right mirror; per entry of ``widths`` a 3x3 convolution with ``same`` padding,
+    a 2x2 max-pool, batch normalisation and ReLU (pooled first: a quarter of the values to
+    normalise); then Dense(``dense``) with batch normalisation, ReLU, dropout, and one softmax unit
+    per class (one sigmoid unit for two classes, as helpers.build_cnn). Not compiled: train_wide
+    compiles it.
 
     Explained in 08_many_categories.ipynb
     """
@@ -386,8 +393,9 @@ def build_wide(
         stack += [layers.RandomTranslation(0.1, 0.1, fill_mode="constant"), layers.RandomFlip("horizontal")]
     for width in widths:
         stack += [layers.Conv2D(width, (3, 3), padding="same", use_bias=not batch_norm)]
+        stack += [layers.MaxPooling2D((2, 2))]
         stack += [layers.BatchNormalization()] if batch_norm else []
-        stack += [layers.ReLU(), layers.MaxPooling2D((2, 2))]
+        stack += [layers.ReLU()]
     stack += [layers.Flatten(), layers.Dense(dense, use_bias=not batch_norm)]
     stack += [layers.BatchNormalization()] if batch_norm else []
     stack += [layers.ReLU()] + ([layers.Dropout(dropout)] if dropout else [])
@@ -423,14 +431,14 @@ def train_wide(
     epochs,
     seed=0,
     classes=None,
-    batch_size=128,
-    learning_rate=4e-3,
-    warmup=0.1,
-    schedule="cosine",
+    batch_size=RECIPE["batch_size"],
+    learning_rate=RECIPE["learning_rate"],
+    warmup=RECIPE["warmup"],
+    schedule=RECIPE["schedule"],
     **build,
 ):
-    """Seed, build (build_wide with ``build``'s arguments) and fit on uint8 images ``x`` with
-    labels ``y``: Adam with the rates of learning_rate_schedule, sparse categorical
+    """Seed, build (build_wide with ``build``'s arguments; defaults: RECIPE) and fit on uint8
+    images ``x`` with labels ``y``: Adam with the rates of learning_rate_schedule, sparse categorical
     cross-entropy (binary for two classes). Returns (model, history) as helpers.train does.
 
     Explained in 08_many_categories.ipynb

@@ -120,10 +120,14 @@ def test_the_learning_rate_warms_up_then_falls_along_a_cosine_to_zero():
 
 def test_the_wide_network_counts_its_weights_as_chapter_08_does():
     net = multiclass.build_wide(14, **multiclass.WIDE)
-    # convolutions without bias + 4 per channel (batch normalisation), dense 1,152 -> 128 likewise, output
-    conv = 9 * 1 * 32 + 4 * 32 + 9 * 32 * 64 + 4 * 64 + 9 * 64 * 128 + 4 * 128
-    assert net.count_params() == conv + 3 * 3 * 128 * 128 + 4 * 128 + 129 * 14
+    # convolutions without bias + 4 per channel (batch normalisation), dense 864 -> 128 likewise, output
+    conv = 9 * 1 * 24 + 4 * 24 + 9 * 24 * 48 + 4 * 48 + 9 * 48 * 96 + 4 * 96
+    assert net.count_params() == conv + 3 * 3 * 96 * 128 + 4 * 128 + 129 * 14
     assert net.output_shape == (None, 14)
+    assert multiclass.build_wide(14).count_params() == net.count_params()  # the defaults are WIDE's
+    names = [type(layer).__name__ for layer in net.layers]
+    block = ["Conv2D", "MaxPooling2D", "BatchNormalization", "ReLU"]  # pooled before normalised
+    assert names[2:14] == block * 3, names
     plain = multiclass.build_wide(2, batch_norm=False, augment=False, dropout=0)
     assert plain.output_shape == (None, 1)  # two classes: one sigmoid unit, as the origin
     names = [type(layer).__name__ for layer in plain.layers]

@@ -76,7 +76,8 @@ def test_the_origin_exactly_is_recorded_per_seed_for_both_pixel_scalings(smoke_r
 @pytest.mark.slow
 def test_many_categories_are_measured_on_unseen_rows(smoke_run, smoke_parameters):
     """08 at tiny parameters: multiclass_metrics.json holds top-1 and top-3 of every configuration
-    (origin, improved and the wide one), and each one's first network is saved for the web pages."""
+    (origin, improved and the wide one: the smoke run passes ``model = "both"``), and each one's
+    first network is saved for the web pages."""
     run_dir, _ = smoke_run
     m = json.loads((run_dir / "artifacts" / "multiclass_metrics.json").read_text())
     SMOKE = smoke_parameters
@@ -192,7 +193,8 @@ def test_a_model_trained_on_another_split_is_refused(smoke_run, tmp_path):
 @pytest.mark.slow
 def test_any_two_categories_work(tmp_path):
     """Chapters 02-05 and 08 on two other categories (generated 'cloud' rings and 'moon' crescents),
-    with an independent sample from a folder (rows 200-299, after 08's unseen rows 150-199)."""
+    with an independent sample from a folder (rows 200-299, after 08's unseen rows 150-199), and
+    ``-p model both`` as the README shows: 08 lists every configuration with both samples."""
     import numpy as np
     from synthetic import draw_synthetic
 
@@ -206,6 +208,7 @@ def test_any_two_categories_work(tmp_path):
         "n_per_class": 150,
         "epochs": 3,
         "origin_seeds": [0],  # 05's "The origin, exactly": one seed of each pixel scaling
+        "model": "both",
         "data_dir": str(data),
         "eval_data_dir": str(data),
         "eval_offset": 200,
@@ -228,6 +231,9 @@ def test_any_two_categories_work(tmp_path):
     assert many["categories"] == ["moon", "cloud"]
     assert many["test"]["n"] == 100 and many["independent"]["n"] == 200
     assert many["independent"]["top1"] > 0.8 and many["independent"]["top3"] == 1.0
+    assert set(many["configurations"]) == {"origin", "improved", "wide"}
+    for config in many["configurations"].values():
+        assert config["test"]["n"] == 100 and config["independent"]["n"] == 200, config
 
 
 @pytest.mark.slow
