@@ -79,7 +79,8 @@ bench: install
 
 # Re-execute the committed notebooks (the outputs GitHub shows) at their default parameters, then the
 # solutions against their artifacts;
-# they are replaced only if every notebook ran. Offline: QUICKDRAW_DATA_DIR=... make notebooks
+# they are replaced only if every notebook ran. Offline, 07 needs Google's strokes too:
+# QUICKDRAW_DATA_DIR=.../numpy_bitmap QUICKDRAW_STROKES_DIR=.../simplified make notebooks
 notebooks: install
 	$(PY) -m quickdraw_cnn.series --in-place
 

@@ -100,8 +100,8 @@ _DATA = {}
 
 
 def _worker_start(data, threads):
-    """Used by run_many: a worker process gets ``threads`` TensorFlow threads and keeps the
-    shared data (sent once when it starts, not with every task)."""
+    """Used by run_many and cached_calls: a worker process gets ``threads`` TensorFlow threads and
+    keeps the shared data (sent once when it starts, not with every task)."""
     os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(threads)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import helpers  # imports TensorFlow quietly
@@ -121,10 +121,42 @@ def _worker_run(task, setting):
     return task(setting, _DATA)
 
 
+def _worker_call(function, call):
+    """Used by cached_calls: ``function`` (sent with cloudpickle) called with the worker's shared
+    arguments and one call's own."""
+    import cloudpickle
+
+    return cloudpickle.loads(function)(**_DATA, **call)
+
+
+def _size(setting, data):
+    """Used by run_many: a rough size of a training (epochs x training drawings), so that the
+    largest start first and the last to finish are small ones (fewer idle cores at the end)."""
+    try:
+        labels = data[setting["train"]][1]
+        n = int((labels < setting["classes"]).sum()) if "classes" in setting else len(labels)
+        return float(setting.get("epochs", 1)) * n
+    except (KeyError, TypeError, IndexError, ValueError):
+        return 0.0
+
+
+def _side_by_side(run, jobs, data, workers, threads, keep):
+    """Used by run_many and cached_calls: ``run(*arguments)`` for each ``(i, arguments)`` of
+    ``jobs``, in that order, in ``workers`` spawned processes (default one per core) of ``threads``
+    TensorFlow threads each, ``data`` sent once to each; ``keep(i, result)`` as each finishes."""
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, context, _worker_start, (data, threads)) as pool:
+        futures = {pool.submit(run, *arguments): i for i, arguments in jobs}
+        for future in concurrent.futures.as_completed(futures):
+            keep(futures[future], future.result())
+
+
 def run_many(task, settings, data, folder=None, workers=None, threads=1):
     """``task(setting, data)`` for every setting of ``settings``, in order: from the experiment
     cache where present, the missing ones computed side by side in ``workers`` processes
-    (default: one per core, ``os.cpu_count()``) of ``threads`` TensorFlow threads each.
+    (default: one per core, ``os.cpu_count()``) of ``threads`` TensorFlow threads each, the
+    largest trainings first (epochs x training drawings, where a setting names them).
 
     ``task`` is a module-level function (each worker imports it, e.g. ``train_and_score``); a
     setting is a JSON-able dict; ``data`` maps names to arrays (or tuples of arrays) that every
@@ -146,16 +178,14 @@ def run_many(task, settings, data, folder=None, workers=None, threads=1):
     paths = [_entry_path(folder, k) for k in keys]
     results = [_read_entry(p, k) for p, k in zip(paths, keys)]
     missing = [i for i, r in enumerate(results) if r is None]
-    if not missing:
-        return results
-    workers = max(1, min(workers or os.cpu_count() or 1, len(missing)))
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, context, _worker_start, (data, threads)) as pool:
-        futures = {pool.submit(_worker_run, task, settings[i]): i for i in missing}
-        for future in concurrent.futures.as_completed(futures):
-            i = futures[future]
-            results[i] = future.result()
-            write_json(paths[i], {"key": keys[i], "result": results[i]})
+    missing.sort(key=lambda i: -_size(settings[i], data))  # a stable sort: equal sizes keep their order
+
+    def keep(i, result):
+        results[i] = result
+        write_json(paths[i], {"key": keys[i], "result": result})
+
+    if missing:
+        _side_by_side(_worker_run, [(i, (task, settings[i])) for i in missing], data, workers, threads, keep)
     return results
 
 
@@ -210,22 +240,56 @@ def train_and_score(setting, data):
     return result
 
 
-def cached_call(function, **arguments):
-    """``function(**arguments)`` through the experiment cache (``cached`` in
-    ``experiment_cache_dir()``), keyed by the function's name, its source code and its arguments,
-    NumPy arrays by their fingerprint: a chapter calls it once per result and builds no key.
-
-    Explained in 05_evaluation.ipynb
-    """
+def _call_key(function, arguments):
+    """Used by cached_call and cached_calls: a call's key, NumPy arrays by their fingerprint."""
     import inspect
 
     import numpy as np
 
     from helpers import fingerprint
 
-    key = {
+    return {
         "function": function.__name__,
         "source": inspect.getsource(function),
         "arguments": {k: fingerprint(v) if isinstance(v, np.ndarray) else v for k, v in arguments.items()},
     }
-    return cached(experiment_cache_dir(), key, lambda: function(**arguments))
+
+
+def cached_call(function, **arguments):
+    """``function(**arguments)`` through the experiment cache (``cached`` in
+    ``experiment_cache_dir()``), keyed by the function's name, its source code and its arguments,
+    NumPy arrays by their fingerprint: a chapter calls it once per result and builds no key.
+
+    Explained in 06_experiments.ipynb
+    """
+    return cached(experiment_cache_dir(), _call_key(function, arguments), lambda: function(**arguments))
+
+
+def cached_calls(function, calls, workers=None, threads=1, **shared):
+    """``[function(**shared, **call) for call in calls]``, each result kept in the experiment cache
+    under the key ``cached_call`` gives it (so either finds what the other computed); the missing
+    ones are computed side by side in ``workers`` processes (default: one per core) of ``threads``
+    TensorFlow threads each, ``shared`` sent once to each process.
+
+    ``function`` may be defined in the notebook itself: it travels to the workers by value
+    (cloudpickle), the modules it uses by name. It must seed itself, so that the results equal
+    those of calling it one by one (tests/test_experiments.py checks it).
+
+    Explained in 05_evaluation.ipynb
+    """
+    import cloudpickle
+
+    folder = experiment_cache_dir()
+    keys = [_full_key(_call_key(function, {**shared, **call})) for call in calls]
+    paths = [_entry_path(folder, k) for k in keys]
+    results = [_read_entry(p, k) for p, k in zip(paths, keys)]
+
+    def keep(i, result):
+        results[i] = result
+        write_json(paths[i], {"key": keys[i], "result": result})
+
+    blob = cloudpickle.dumps(function)
+    jobs = [(i, (blob, calls[i])) for i, r in enumerate(results) if r is None]
+    if jobs:
+        _side_by_side(_worker_call, jobs, shared, workers, threads, keep)
+    return results

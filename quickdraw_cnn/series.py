@@ -623,12 +623,14 @@ def execute_in_place(log=print, chapters=True, cell_timeout=None, deadline=None)
 
 def _without_injected_cell(text):
     """Drop papermill's injected-parameters cell and its run metadata (temporary paths): the
-    committed notebooks show their own defaults."""
+    committed notebooks show their own defaults. Also saved widget state: a headless run builds no
+    widget, so any state there is left from an earlier session in JupyterLab, with its figures."""
     import nbformat
 
     nb = nbformat.reads(text, as_version=4)
     nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
     nb.metadata.pop("papermill", None)
+    nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
     return nbformat.writes(nb) + "\n"

@@ -1,7 +1,9 @@
-"""run_many: cached results, trainings side by side identical to one by one, bad entries named."""
+"""run_many and cached_calls: cached results, trainings side by side identical to one by one, bad
+entries named; cached_calls and cached_call find each other's results."""
 
 import json
 import warnings
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -78,3 +80,67 @@ def test_an_independent_sample_that_overlaps_is_refused_row_by_row():
         helpers.check_independent(np.concatenate([x_test[:2], x_train[5:6]]), training=x_train, test=x_test)
     with pytest.raises(helpers.OverlapError, match="test row 0"):
         helpers.check_independent(x_test[:1].reshape(1, -1), training=x_train, test=x_test)
+
+
+# A function written outside any importable module, as in a chapter: cached_calls must send it to
+# the workers by value. Its source lies in a file, so that inspect finds it (as in a notebook).
+CHAPTER_LIKE = """
+import numpy as np
+
+
+def tiny_fit(x, y, seed, units):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    layers = [keras.layers.Dense(units, activation="relu"), keras.layers.Dense(1, activation="sigmoid")]
+    net = keras.Sequential([keras.Input((4,)), *layers])
+    net.compile("adam", "binary_crossentropy")
+    loss = net.fit(x, y, epochs=2, batch_size=8, verbose=0).history["loss"]
+    return {"loss": loss, "weights": float(np.sum([w.sum() for w in net.get_weights()]))}
+"""
+
+
+def _chapter_function(folder):
+    path = folder / "chapter_like.py"
+    path.write_text(CHAPTER_LIKE)
+    namespace = {"__name__": "chapter_like"}  # not importable: pickled by value
+    exec(compile(CHAPTER_LIKE, str(path), "exec"), namespace)
+    return namespace["tiny_fit"]
+
+
+@pytest.mark.slow
+def test_calls_side_by_side_equal_one_by_one_and_cached_call_finds_them(tmp_path, monkeypatch):
+    tiny_fit = _chapter_function(tmp_path)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 4)).astype("float32"), np.repeat([0, 1], 16)
+    calls = [{"seed": 0, "units": 3}, {"seed": 1, "units": 3}, {"seed": 0, "units": 5}]
+    results = {}
+    for workers in (1, 2):
+        monkeypatch.setenv("QUICKDRAW_EXPERIMENT_CACHE", str(tmp_path / f"cache-{workers}"))
+        results[workers] = experiments.cached_calls(tiny_fit, calls, workers=workers, x=x, y=y)
+    assert results[1] == results[2]
+    assert results[1][0]["loss"] != results[1][1]["loss"]  # the seeds differ, so the comparison can fail
+    assert len(list((tmp_path / "cache-2").glob("*.json"))) == len(calls)
+    with mock.patch.object(experiments, "write_json", side_effect=AssertionError("computed again")):
+        assert experiments.cached_call(tiny_fit, x=x, y=y, **calls[2]) == results[2][2]
+        assert experiments.cached_calls(tiny_fit, calls, x=x, y=y) == results[2]
+
+
+def _started(setting, data):
+    import time
+
+    return {"started": time.monotonic_ns()}
+
+
+def test_the_largest_trainings_start_first_and_results_keep_their_order(tmp_path):
+    data = _tiny_data()  # "train" holds 32 drawings, 16 of each label
+    sizes = [
+        {"train": "train", "epochs": 1},  # 32 drawings x 1 epoch
+        {"train": "train", "epochs": 3},  # 96
+        {"train": "train", "epochs": 3, "classes": 1},  # only label 0: 48
+        {"note": "no training set named"},  # no size: last
+    ]
+    assert [experiments._size(s, data) for s in sizes] == [32, 96, 48, 0]
+    results = experiments.run_many(_started, sizes, data, folder=tmp_path, workers=1)
+    order = sorted(range(len(sizes)), key=lambda i: results[i]["started"])
+    assert order == [1, 2, 0, 3]

@@ -1,5 +1,6 @@
 """Committed notebooks carry no path of the machine that ran them: messages show paths relative
-to the repository or a folder's name (quickdraw_data.shown_path)."""
+to the repository or a folder's name (quickdraw_data.shown_path); and no saved widget state, which
+only an interactive session leaves (with figures of that session, not of the committed run)."""
 
 import re
 from pathlib import Path
@@ -44,3 +45,24 @@ def test_committed_outputs_show_no_path_of_the_machine():
         if machine_paths(text)
     }
     assert not found, found
+
+
+def test_committed_notebooks_carry_no_saved_widget_state():
+    stale = [
+        f"{path.parent.name}/{path.name}"
+        for path in COMMITTED
+        if "widgets" in nbformat.read(path, as_version=4).metadata
+    ]
+    assert not stale, f"saved widget state in {stale}: make notebooks drops it"
+
+
+def test_committed_outputs_were_made_with_googles_strokes_at_hand():
+    """07 and its solution skip their comparison with Google's strokes when none can be had (offline,
+    no QUICKDRAW_STROKES_DIR); the committed outputs must show the comparison, not the skip."""
+    skipped = {
+        f"{path.parent.name}/{path.name} cell {i}": text
+        for path in COMMITTED
+        for i, text in outputs(path)
+        if "no strokes of Google's" in text
+    }
+    assert not skipped, f"made without strokes (set QUICKDRAW_STROKES_DIR for make notebooks): {skipped}"
