@@ -311,7 +311,7 @@ def _cached_download(category, n, offset, cache, progress, timeout, searched, de
         raise DownloadError(
             f"Could not download {url}: {getattr(err, 'reason', err)}. No network? Put "
             f"{category}.npy in a folder and set QUICKDRAW_DATA_DIR to it, or pass "
-            f"data_dir=...{where}."
+            f"data_dir=<that folder>{where}."
         ) from err
     rows = np.frombuffer(new, dtype=np.uint8).reshape(-1, ROW_BYTES)
     if have is not None:

@@ -367,6 +367,9 @@ def execute_notebook(path, out, parameters, cwd=NOTEBOOK_DIR, limits=None, **eng
         )
     except CellTimeoutError as err:
         raise NotebookTimeout(limits.message(Path(path).name, current, out)) from err
+    except pm.PapermillExecutionError as err:
+        err.notebook, err.output = Path(path).name, Path(out)  # for the runner's last words (stopped)
+        raise
 
 
 class NotebookTimeout(SystemExit):
@@ -576,6 +579,18 @@ def run_solutions(artifacts_dir, out_dir, names=None, smoke=False, log=print, li
     return seconds
 
 
+def stopped(err):
+    """The runner's last words when a cell raised (a PapermillExecutionError from execute_notebook):
+    the notebook and the cell, the error's own message, which says what to do, and where the
+    executed notebook with the whole traceback lies. ``make run`` prints it instead of two
+    tracebacks, the runner's and the notebook's."""
+    notebook = getattr(err, "notebook", "a notebook")
+    lines = [f"\n{notebook} stopped in cell [{err.exec_count}] with {err.ename}:", f"  {err.evalue}"]
+    if getattr(err, "output", None):
+        lines.append(f"The executed notebook, with the whole traceback: {err.output}")
+    return "\n".join(lines)
+
+
 def parse_value(text):
     """A -p value: a Python literal, else a YAML list or mapping, else the text itself."""
     try:
@@ -675,6 +690,15 @@ def main(argv=None):
         "artifacts of a run of the series (default runs/latest/artifacts)",
     )
     args = ap.parse_args(argv)
+    import papermill as pm
+
+    try:
+        return _main(ap, args)
+    except pm.PapermillExecutionError as err:
+        raise SystemExit(stopped(err)) from None
+
+
+def _main(ap, args):
     if args.solutions:
         if args.parameter or args.in_place:
             ap.error("--solutions takes only --run-dir and --only")

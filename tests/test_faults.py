@@ -155,3 +155,31 @@ def test_runs_started_together_keep_to_their_own_folders_and_results(tmp_path):
     for n, split in zip(asked, splits):
         assert len(split["y_train"]) + len(split["y_test"]) == 2 * n
     assert all(np.array_equal(splits[0][key], splits[1][key]) for key in ("x_train", "x_test", "y_test"))
+
+
+@pytest.mark.slow
+def test_make_run_without_drawings_or_network_ends_with_the_message_not_two_tracebacks(tmp_path):
+    """What `make run` shows on a fresh clone offline: the notebook and cell that stopped, the data
+    client's message (what to do), where the whole traceback is; no Python traceback."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "QUICKDRAW_DATA_DIR"}
+    env.update(
+        QUICKDRAW_CACHE_DIR=str(tmp_path / "empty-cache"),
+        QUICKDRAW_BASE_URL="http://127.0.0.1:9/nothing",  # the discard port: nothing listens there
+        CI="true",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "quickdraw_cnn.series", "--only", "01", "--run-dir", str(tmp_path / "run")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1
+    assert "01_data_exploration.ipynb stopped in cell [" in done.stderr, done.stderr
+    assert "DownloadError" in done.stderr and "set QUICKDRAW_DATA_DIR" in done.stderr
+    assert f"whole traceback: {tmp_path / 'run' / 'notebooks' / '01_data_exploration.ipynb'}" in done.stderr
+    assert "Traceback" not in done.stderr
