@@ -18,7 +18,8 @@
 Targets it reports against (not tests): 06 from scratch at most 300 s, the whole series at most
 720 s, a second run under 100 s, 08 within 5 minutes with the wide configuration at 93% top-1 or
 more, peak RSS under 2 GB, download under 2.5 MB. The device TensorFlow trains on is printed first.
-Data: $QUICKDRAW_DATA_DIR, else the shared sample beside the clone, else the data layer's defaults.
+Data: $QUICKDRAW_DATA_DIR, else the shared sample beside the clone, else the data layer's defaults;
+strokes for 07: $QUICKDRAW_STROKES_DIR, else the folder simplified/ beside the drawings' folder.
 """
 
 import argparse
@@ -205,6 +206,9 @@ def main(argv=None):
     local = Path(data_dir).is_dir()
     if local:
         os.environ["QUICKDRAW_DATA_DIR"] = data_dir
+        strokes = Path(data_dir).parent / "simplified"  # the sample's strokes, for 07's comparison
+        if strokes.is_dir():
+            os.environ.setdefault("QUICKDRAW_STROKES_DIR", str(strokes))
     print("machine:", machine(), flush=True)
     work = Path(tempfile.mkdtemp(prefix="quickdraw-bench-"))
     # An empty experiment cache of its own, for every part: "from scratch" computes everything, as on
