@@ -140,6 +140,19 @@ def _size(setting, data):
         return 0.0
 
 
+def _stored(folder, keys):
+    """Used by run_many and cached_calls: each key's result from ``folder`` (None where there is
+    none yet), and ``keep(i, result)``, which puts a computed result in that list and in the cache."""
+    paths = [_entry_path(folder, k) for k in keys]
+    results = [_read_entry(p, k) for p, k in zip(paths, keys)]
+
+    def keep(i, result):
+        results[i] = result
+        write_json(paths[i], {"key": keys[i], "result": result})
+
+    return results, keep
+
+
 def _side_by_side(run, jobs, data, workers, threads, keep):
     """Used by run_many and cached_calls: ``run(*arguments)`` for each ``(i, arguments)`` of
     ``jobs``, in that order, in ``workers`` spawned processes (default one per core) of ``threads``
@@ -175,15 +188,9 @@ def run_many(task, settings, data, folder=None, workers=None, threads=1):
     prints = {n: helpers.fingerprint(*(v if isinstance(v, tuple) else (v,))) for n, v in data.items()}
     name = f"{task.__module__}.{task.__qualname__}"
     keys = [_full_key({"task": name, "setting": s, "data": prints}) for s in settings]
-    paths = [_entry_path(folder, k) for k in keys]
-    results = [_read_entry(p, k) for p, k in zip(paths, keys)]
+    results, keep = _stored(folder, keys)
     missing = [i for i, r in enumerate(results) if r is None]
     missing.sort(key=lambda i: -_size(settings[i], data))  # a stable sort: equal sizes keep their order
-
-    def keep(i, result):
-        results[i] = result
-        write_json(paths[i], {"key": keys[i], "result": result})
-
     if missing:
         _side_by_side(_worker_run, [(i, (task, settings[i])) for i in missing], data, workers, threads, keep)
     return results
@@ -279,15 +286,8 @@ def cached_calls(function, calls, workers=None, threads=1, **shared):
     """
     import cloudpickle
 
-    folder = experiment_cache_dir()
     keys = [_full_key(_call_key(function, {**shared, **call})) for call in calls]
-    paths = [_entry_path(folder, k) for k in keys]
-    results = [_read_entry(p, k) for p, k in zip(paths, keys)]
-
-    def keep(i, result):
-        results[i] = result
-        write_json(paths[i], {"key": keys[i], "result": result})
-
+    results, keep = _stored(experiment_cache_dir(), keys)
     blob = cloudpickle.dumps(function)
     jobs = [(i, (blob, calls[i])) for i, r in enumerate(results) if r is None]
     if jobs:
