@@ -81,6 +81,22 @@ def pytest_configure(config):
     if hasattr(config.option, "nbval_cell_timeout"):
         config.option.nbval_cell_timeout = float(os.environ["QUICKDRAW_CELL_TIMEOUT"])
     os.environ["QUICKDRAW_HEADLESS"] = "1"
+    _nbval_kernels_over_unix_sockets()
+
+
+def _nbval_kernels_over_unix_sockets():
+    """nbval starts its kernels with the kernel manager that papermill runs use (Unix sockets, no
+    TCP port to lose to a kernel that the other worker starts at the same moment; see
+    quickdraw_cnn.series.kernel_manager_class). nbval has no option for it: its module's name
+    ``KernelManager`` is pointed at ours, if nbval still starts kernels through that name."""
+    try:
+        import nbval.kernel
+    except ImportError:
+        return
+    from quickdraw_cnn.series import kernel_manager_class
+
+    if hasattr(nbval.kernel, "KernelManager"):
+        nbval.kernel.KernelManager = kernel_manager_class(sync=True)
 
 
 def pytest_report_header(config):

@@ -252,6 +252,45 @@ def _progress_engine():
     return "quickdraw-progress"
 
 
+def kernel_manager_class(sync=False):
+    """The kernel manager that papermill (here) and nbval (conftest.py) start kernels with: on Linux
+    and macOS the kernel and its client talk over Unix sockets in a folder of their own, not over
+    TCP ports on 127.0.0.1. ``sync``: jupyter_client's blocking KernelManager (nbval's) instead
+    of the AsyncKernelManager that papermill uses.
+
+    Over TCP, jupyter_client picks five free ports, lets them go and hands them to the kernel,
+    which binds them a moment later; a kernel started at the same moment by another process (two
+    runs side by side, the other pytest worker) or any new connection can take one of them in
+    between. The kernel then dies with "Address already in use", and its client waits 60 s for
+    "Kernel didn't respond" (papermill#511). A socket file in a fresh folder cannot be taken. On
+    Windows (no Unix sockets in ZeroMQ there): TCP, jupyter_client's default.
+    """
+    from jupyter_client import AsyncKernelManager, KernelManager
+
+    base = KernelManager if sync else AsyncKernelManager
+    if os.name == "nt":
+        return base
+
+    import tempfile
+
+    from traitlets import default
+
+    class UnixSocketKernelManager(base):
+        @default("transport")
+        def _transport_default(self):
+            return "ipc"
+
+        def _ip_default(self):  # the socket files' prefix: <fresh folder>/kernel-1 ... kernel-5
+            return os.path.join(tempfile.mkdtemp(prefix="quickdraw-kernel-"), "kernel")
+
+        async def _async_cleanup_resources(self, restart=False):  # on shutdown, sync or not
+            await super()._async_cleanup_resources(restart=restart)
+            if not restart:
+                shutil.rmtree(os.path.dirname(self.ip), ignore_errors=True)
+
+    return UnixSocketKernelManager
+
+
 def run_series(
     run_dir, params=None, names=None, log=print, progress=None, cell_timeout=None, deadline=None, limits=None
 ):
@@ -361,6 +400,7 @@ def execute_notebook(path, out, parameters, cwd=NOTEBOOK_DIR, limits=None, **eng
             progress_bar=False,
             log_output=False,
             extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            kernel_manager_class=kernel_manager_class(),
             timeout_func=lambda cell: limits.for_cell(),
             current=current,
             **engine_options,
