@@ -129,18 +129,14 @@ def bench_08(data_dir, work):
     print("\n5. chapter 08, many categories", flush=True)
     # An experiment cache of its own: part 1 ran 08 too and filled the other one, and "from
     # scratch" must train everything.
-    shared_cache = os.environ["QUICKDRAW_EXPERIMENT_CACHE"]
     own = work / "experiment-cache-08"
     assert not own.exists(), f"{own} exists: 08 would not run from scratch"
-    os.environ["QUICKDRAW_EXPERIMENT_CACHE"] = str(own)
-    try:
+    with series._environment("QUICKDRAW_EXPERIMENT_CACHE", str(own)):
         start = time.perf_counter()
         series.run_series(work / "c08", {}, names=["08"], log=quiet)
         scratch = time.perf_counter() - start
         start = time.perf_counter()
         series.run_series(work / "c08", {}, names=["08"], log=quiet)
-    finally:
-        os.environ["QUICKDRAW_EXPERIMENT_CACHE"] = shared_cache
     print(
         f"   08 at default parameters: {scratch:.1f} s from scratch, {time.perf_counter() - start:.1f} s "
         "cached (targets: within 5 minutes, a few seconds)"
