@@ -23,8 +23,9 @@ from quickdraw_cnn import files
 
 # ---------------------------------------------------------------- data ----
 # Loading drawings (folder, cache, Range download) is the data client's: quickdraw_cnn/data.py.
-from quickdraw_cnn.data import QuickDrawError, load_drawings, shown_path
-from quickdraw_cnn.files import write_json
+from quickdraw_cnn.data import load_drawings
+from quickdraw_cnn.errors import QuickDrawError
+from quickdraw_cnn.files import shown_path, write_json
 
 IMAGE_SHAPE = (28, 28, 1)
 

@@ -16,8 +16,7 @@ import os
 import warnings
 from pathlib import Path
 
-from quickdraw_cnn.data import REPO_DIR
-from quickdraw_cnn.files import write_json
+from quickdraw_cnn.files import REPO_DIR, write_json
 
 
 def _code_version():

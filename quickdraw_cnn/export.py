@@ -17,7 +17,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from quickdraw_cnn.data import QuickDrawError
+from quickdraw_cnn.errors import QuickDrawError
 from quickdraw_cnn.files import replacing, write_json
 
 INPUT_NAME = "image"  # the ONNX input's name (Keras' own default changes from process to process)

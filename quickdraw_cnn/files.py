@@ -1,12 +1,12 @@
-"""Writing files so that an interrupted or failed write never leaves a corrupt one behind.
+"""The project's files: written atomically (a failed write leaves none corrupt), shown without machine paths.
 
 Every file the project writes (downloads, splits, models, figures, JSON, saved drawings, the
 experiment cache, the runner's timings) goes through ``replacing`` (or ``replacing_path`` for a
-library that wants a file name): it is written to a temporary name beside its destination and
-renamed over it only once it is complete. A failed write (a full disk, a read-only folder) leaves
-the old file, or nothing, and no temporary file, and raises ``FileWriteError`` naming the folder.
-Files get the permissions of an ordinary file (0644 under the usual umask 022), not
-``mkstemp``'s 0600.
+library that wants a file name): written to a temporary name beside its destination, renamed over
+it only once complete. A failed write (a full disk, a read-only folder) leaves the old file, or
+nothing, and no temporary file, and raises ``WriteError`` naming the folder. Files get the
+permissions of an ordinary file (0644 under the usual umask 022), not ``mkstemp``'s 0600.
+Messages show paths with ``shown_path``: relative to the repository, or a folder's name.
 """
 
 from __future__ import annotations
@@ -21,14 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from quickdraw_cnn.data import QuickDrawError, shown_path
+from quickdraw_cnn.errors import QuickDrawError, WriteError
 
-
-class FileWriteError(QuickDrawError, OSError):
-    """A file could not be written: the disk is full, the folder is read-only or not ours.
-
-    Used by every writer of this module.
-    """
+REPO_DIR = Path(__file__).resolve().parent.parent  # the repository: quickdraw_cnn/..
 
 
 def _umask():
@@ -49,31 +44,43 @@ _WHY = {
 }
 
 
-def write_error(path, err):
-    """The ``FileWriteError`` for a failed write of ``path``: what happened, the folder, what to do.
+def shown_path(path):
+    """``path`` as messages show it: relative to the repository when inside it, else the name of
+    its folder and its own (``numpy_bitmap/apple.npy``), so no output carries a machine's layout.
 
-    Used by replacing and replacing_path.
+    Used by the data errors, explained in 01_data_exploration.ipynb
     """
-    folder = shown_path(Path(path).parent)
+    path = Path(path).expanduser()
+    try:
+        return str(path.resolve().relative_to(REPO_DIR))
+    except ValueError:
+        return str(Path(path.resolve().parent.name, path.name)) if path.is_absolute() else str(path)
+
+
+def write_error(path, err):
+    """The ``WriteError`` for a failed write of ``path``: what happened, the folder, what to do.
+
+    Used by replacing_path.
+    """
     why = _WHY.get(getattr(err, "errno", None), getattr(err, "strerror", None) or str(err))
-    return FileWriteError(
-        f"could not write {Path(path).name} in the folder {folder}: {why}. Nothing was changed there "
-        "(an older copy, if any, is intact): free some space or make the folder writable, or point "
-        "the run at another folder (artifacts_dir, QUICKDRAW_CACHE_DIR, QUICKDRAW_EXPERIMENT_CACHE)."
+    return WriteError(
+        f"could not write {Path(path).name} in the folder {shown_path(Path(path).parent)}: {why}. "
+        "Nothing was changed there (an older copy, if any, is intact): free some space or make the "
+        "folder writable, or point the run at another folder (artifacts_dir, QUICKDRAW_CACHE_DIR, "
+        "QUICKDRAW_EXPERIMENT_CACHE)."
     )
 
 
 @contextlib.contextmanager
 def replacing_path(path, private=False):
     """A temporary file name beside ``path`` (same suffix, so libraries that look at it, such as
-    Keras's ``.keras``, are satisfied) that replaces ``path`` only if the block completes. The
-    file gets ordinary permissions (0644 unless ``private``: 0600). On failure, ``path`` keeps
-    its old content (or does not exist) and the temporary file is removed.
+    Keras's ``.keras``, are satisfied) that replaces ``path`` only if the block completes, with
+    ordinary permissions (0600 if ``private``). On failure ``path`` keeps its old content (or does
+    not exist) and the temporary file is removed.
 
     Used by replacing, helpers.save_model and helpers.save_fig.
     """
-    path = Path(path)
-    tmp = None
+    path, tmp = Path(path), None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
@@ -92,13 +99,9 @@ def replacing_path(path, private=False):
 
 @contextlib.contextmanager
 def replacing(path, private=False):
-    """A temporary file beside ``path`` (a unique name), opened for binary writing, that replaces
-    ``path`` only if the block completes: an interrupted or failed write never leaves a corrupt
-    file behind, nor a temporary one. Ordinary permissions (0644) unless ``private``. A full
-    disk or a read-only folder raises ``FileWriteError`` naming the folder. Every file the project
-    writes goes through it (or through ``replacing_path``).
+    """A temporary file beside ``path``, opened for binary writing, that replaces ``path`` only if
+    the block completes (flushed to disk first): see ``replacing_path``.
 
-    Used by load_drawings, helpers.save_json and sketches.append_drawings.
     Used by load_drawings, the experiment cache, helpers' writers and sketches.append_drawings.
     """
     with replacing_path(path, private) as tmp, open(tmp, "wb") as fh:
@@ -110,7 +113,7 @@ def replacing(path, private=False):
 def write_bytes(path, data, private=False):
     """Write ``data`` (bytes) to ``path`` atomically (see ``replacing``).
 
-    Used by the writers below and the runner's timings.
+    Used by the writers below, the download progress report and the runner's timings.
     """
     with replacing(path, private) as fh:
         fh.write(data)

@@ -16,8 +16,6 @@ import numpy as np
 import helpers
 from quickdraw_cnn.data import (
     ROW_BYTES,
-    NotEnoughRowsError,
-    QuickDrawError,
     check_categories,
     find_category_file,
     load_drawings,
@@ -26,6 +24,7 @@ from quickdraw_cnn.data import (
     npy_layout,
     whole_number,
 )
+from quickdraw_cnn.errors import DataError, QuickDrawError
 
 
 class CategoryError(QuickDrawError, ValueError):
@@ -49,7 +48,7 @@ def category_files(classes, n, offset=0, data_dir=None):
     for name in classes:
         try:
             path = local_file(name, n, offset, data_dir=data_dir or None)
-        except NotEnoughRowsError as err:
+        except DataError as err:
             short.append(f"{name}: {err}")
             continue
         header, rows = npy_layout(path)
@@ -57,7 +56,7 @@ def category_files(classes, n, offset=0, data_dir=None):
             short.append(f"'{name}' has {rows} rows in {path}")
         found.append((name, Path(path), header, rows))
     if short:
-        raise NotEnoughRowsError(
+        raise DataError(
             f"rows {offset}..{offset + n - 1} were asked for, but "
             + "; ".join(short)
             + ". Ask for fewer rows (or a smaller offset), or point data_dir at fuller files."

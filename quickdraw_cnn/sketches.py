@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quickdraw_cnn.data import QuickDrawError
+from quickdraw_cnn.errors import QuickDrawError
 from quickdraw_cnn.files import atomic_save
 
 SIDE = 28  # Google's bitmaps are 28x28

@@ -42,8 +42,9 @@ import numpy as np
 
 import helpers
 from quickdraw_cnn import multiclass
-from quickdraw_cnn.data import QuickDrawError, check_categories, shown_path, whole_number
-from quickdraw_cnn.files import replacing, write_json
+from quickdraw_cnn.data import check_categories, whole_number
+from quickdraw_cnn.errors import QuickDrawError
+from quickdraw_cnn.files import replacing, shown_path, write_json
 
 HOST = "127.0.0.1"
 ROUTE = "tf_keras + tf.distribute.MultiWorkerMirroredStrategy"

@@ -10,7 +10,8 @@ import pytest
 
 import helpers
 from quickdraw_cnn import export
-from quickdraw_cnn.data import QuickDrawError, load_drawings
+from quickdraw_cnn.data import load_drawings
+from quickdraw_cnn.errors import QuickDrawError
 
 pytestmark = pytest.mark.slow  # TensorFlow, a few short trainings and conversions: about 20 s
 

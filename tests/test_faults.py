@@ -9,6 +9,7 @@ import pytest
 
 import helpers
 from quickdraw_cnn import files, series
+from quickdraw_cnn.errors import WriteError
 
 
 def test_written_files_get_ordinary_permissions(tmp_path):
@@ -34,7 +35,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary_one(tmp_path, monke
         return fh
 
     monkeypatch.setattr("builtins.open", full_disk_open)
-    with pytest.raises(files.FileWriteError, match="split.npz in the folder") as err:
+    with pytest.raises(WriteError, match="split.npz in the folder") as err:
         helpers.save_split(path, ["apple", "banana"], 3, 0, 0.5, x_train=np.zeros((3, 784), np.uint8))
     monkeypatch.undo()
     assert ".tmp" not in str(err.value)
@@ -45,7 +46,7 @@ def test_a_failed_write_of_a_new_file_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(
         files.os, "replace", lambda a, b: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full"))
     )
-    with pytest.raises(files.FileWriteError, match="the disk is full"):
+    with pytest.raises(WriteError, match="the disk is full"):
         files.write_json(tmp_path / "m.json", {"a": 1})
     assert list(tmp_path.iterdir()) == []
 

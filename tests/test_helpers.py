@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import helpers
-from quickdraw_cnn.data import QuickDrawError
+from quickdraw_cnn.errors import QuickDrawError
 from quickdraw_cnn.experiments import cached, cached_call, experiment_cache_dir
 
 REPO_DIR = Path(__file__).resolve().parents[1]

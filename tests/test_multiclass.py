@@ -11,8 +11,8 @@ from synthetic import draw_synthetic
 
 import helpers
 from quickdraw_cnn import multiclass
-from quickdraw_cnn.data import NotEnoughRowsError, check_categories
-from quickdraw_cnn.errors import ParameterError
+from quickdraw_cnn.data import check_categories
+from quickdraw_cnn.errors import DataError, ParameterError
 
 CLASSES = ["apple", "banana", "rainbow"]
 ROWS = 300
@@ -79,9 +79,9 @@ def test_a_category_with_fewer_rows_than_asked_stops_before_anything_is_read(fol
         lambda: multiclass.stream(["apple", "cat"], 60, data_dir=folder),
         lambda: multiclass.load_many(["apple", "banana"], 100, offset=250, data_dir=folder),
     ):
-        with pytest.raises(NotEnoughRowsError, match="Ask for fewer rows"):
+        with pytest.raises(DataError, match="Ask for fewer rows"):
             call()
-    with pytest.raises(NotEnoughRowsError) as err:
+    with pytest.raises(DataError) as err:
         multiclass.category_files(["cat", "apple", "banana"], 290, offset=20, data_dir=folder)
     assert all(f"'{name}' has" in str(err.value) for name in ("cat", "apple", "banana"))  # all named at once
 

@@ -7,9 +7,10 @@ import pytest
 from npy_server import QuickDrawServer
 
 from quickdraw_cnn import strokes
-from quickdraw_cnn.data import DataFormatError, DownloadError, NotEnoughRowsError, UnknownCategoryError
+from quickdraw_cnn.errors import DataError, DownloadError, ParameterError
+from quickdraw_cnn.files import REPO_DIR
 
-SHARED_STROKES = strokes.data.REPO_DIR.parent / "shared" / "quickdraw" / "simplified"
+SHARED_STROKES = REPO_DIR.parent / "shared" / "quickdraw" / "simplified"
 
 
 def drawing_lines(n, word="apple"):
@@ -71,15 +72,18 @@ def test_more_lines_ask_only_for_the_bytes_after_the_cache(server, tmp_path):
 
 def test_a_file_shorter_than_asked_for_says_how_many_it_has(server, tmp_path):
     serve(server, "apple", drawing_lines(7))
-    with pytest.raises(NotEnoughRowsError, match="which has 7"):
+    with pytest.raises(DataError, match="which has 7"):
         strokes.load_strokes("apple", 10)
     assert len(cached(tmp_path).splitlines()) == 7  # what there is, whole lines
     assert strokes.load_strokes("apple", 7)[-1]["key_id"] == "6"
 
 
-def test_a_404_is_an_unknown_category_and_nothing_is_written(server, tmp_path):
-    with pytest.raises(UnknownCategoryError, match="No Quick, Draw! category 'appel'"):
+def test_a_misspelt_category_or_a_404_is_refused_and_nothing_is_written(server, tmp_path):
+    with pytest.raises(ParameterError, match="'appel' is not a Quick, Draw! category .*'apple'"):
         strokes.load_strokes("appel", 3)
+    assert server.requests == []
+    with pytest.raises(DownloadError, match="banana: strokes .*HTTP 404.*QUICKDRAW_STROKES_DIR"):
+        strokes.load_strokes("banana", 3)
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
 
 
@@ -106,7 +110,7 @@ def test_a_corrupt_cache_is_fetched_again(server, tmp_path):
 
 def test_what_is_not_strokes_is_refused(server, tmp_path):
     server.httpd.files["/simplified/apple.ndjson"] = b"\x93NUMPY this is a bitmap file\n" * 50
-    with pytest.raises(DataFormatError, match="not a Quick, Draw! simplified-strokes file"):
+    with pytest.raises(DataError, match="not a Quick, Draw! simplified-strokes line"):
         strokes.load_strokes("apple", 3)
     assert not (tmp_path / "cache" / "apple.ndjson").exists()
 
@@ -120,12 +124,12 @@ def test_a_folder_is_read_first_without_the_network(tmp_path, monkeypatch):
     assert strokes.load_strokes("banana", 2, offset=2, strokes_dir=folder)[0]["key_id"] == "2"
     monkeypatch.setenv("QUICKDRAW_STROKES_DIR", str(folder))
     assert len(strokes.load_strokes("banana", 4)) == 4
-    with pytest.raises(NotEnoughRowsError, match="holds 4"):
+    with pytest.raises(DataError, match="holds 4"):
         strokes.load_strokes("banana", 5)
     (folder / "bad.ndjson").write_text('{"word": "bad"}\n')
-    with pytest.raises(DataFormatError, match="line 1 of"):
+    with pytest.raises(DataError, match="line 1 of"):
         strokes.load_strokes("bad", 1)
-    with pytest.raises(NotADirectoryError, match="strokes folder .* does not exist"):
+    with pytest.raises(ParameterError, match="given as strokes_dir does not exist"):
         strokes.load_strokes("banana", 1, strokes_dir=tmp_path / "nowhere")
 
 

@@ -20,7 +20,7 @@ from synthetic import draw_synthetic
 
 import helpers
 from quickdraw_cnn import multiclass, workers
-from quickdraw_cnn.data import QuickDrawError
+from quickdraw_cnn.errors import QuickDrawError
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 CLASSES = ["apple", "banana", "rainbow"]

@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from quickdraw_cnn import workers
-from quickdraw_cnn.data import QuickDrawError
+from quickdraw_cnn.errors import QuickDrawError
 
 
 def main(argv=None):
