@@ -3,9 +3,9 @@
 Modes: honours Range (206), ignores Range (200, whole file), 404 (and 500), "drop"
 (announces the full Content-Length, writes half the body, closes), "wrong206" (answers 206 with
 the file's first bytes, whatever range was asked, and says so in Content-Range), "bare206" (206
-without Content-Range) and "trickle" (honours Range, then sends 1 KB every ``trickle_delay``
-seconds, 3 by default). It records every request
-and the body bytes it managed to write.
+without Content-Range), "trickle" (honours Range, then sends ``trickle_bytes`` (1 KB) every
+``trickle_delay`` seconds, 3 by default) and "silent" (accepts the request and never answers). It
+records every request and the body bytes it managed to write.
 """
 
 import io
@@ -64,6 +64,9 @@ class _Handler(BaseHTTPRequestHandler):
             rec["done"] = True
 
     def _answer(self, server, rec):
+        if server.mode == "silent":  # until the server is closed
+            server.stop.wait()
+            return
         body = server.files.get(self.path)
         if server.mode == "404" or body is None:
             rec["status"] = 404
@@ -82,6 +85,10 @@ class _Handler(BaseHTTPRequestHandler):
         ):
             first, _, last = spec[len("bytes=") :].partition("-")
             first, last = int(first), min(int(last) if last else total - 1, total - 1)
+            if first >= total:  # as real servers do: nothing there
+                rec["status"] = 416
+                self.send_error(416)
+                return
             if server.mode == "wrong206":
                 first, last = 0, last - first
             part = body[first : last + 1]
@@ -100,11 +107,12 @@ class _Handler(BaseHTTPRequestHandler):
         if server.mode == "drop":
             part = part[: len(part) // 2]  # then the handler returns and the socket closes
         view = memoryview(part)
-        if server.mode == "trickle" and len(part) > 1024:
-            for i in range(0, len(view), 1024):
-                self.wfile.write(view[i : i + 1024])
+        if server.mode == "trickle":
+            step = server.trickle_bytes
+            for i in range(0, len(view), step):
+                self.wfile.write(view[i : i + step])
                 self.wfile.flush()
-                rec["sent"] += len(view[i : i + 1024])
+                rec["sent"] += len(view[i : i + step])
                 if server.stop.wait(server.trickle_delay):
                     return
             return
@@ -121,7 +129,7 @@ class QuickDrawServer:
         self.httpd.daemon_threads = True
         self.httpd.files, self.httpd.log, self.httpd.mode = {}, [], "range"
         self.httpd.lock = threading.Lock()
-        self.httpd.trickle_delay, self.httpd.stop = 3.0, threading.Event()
+        self.httpd.trickle_delay, self.httpd.trickle_bytes, self.httpd.stop = 3.0, 1024, threading.Event()
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/numpy_bitmap"
         self.thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
