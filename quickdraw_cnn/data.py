@@ -1,11 +1,9 @@
 """The Quick, Draw! bitmaps: the 345 categories, and drawings from a folder, the cache or Google's bucket.
 
-``load_drawings`` is all a chapter needs. Behind it: ``download``, HTTP Range requests for only the
-.npy header and the rows not cached yet, under one deadline (the strokes client uses it too); a
-cache that is a valid .npy file and grows as more rows are asked for; checks that a file holds
-(N, 784) uint8 drawings; atomic writes; a progress bar, and how far a download is in the file named
-by ``$QUICKDRAW_PROGRESS_FILE`` (``PROGRESS_FILE_ENV``), which the series runner's status line shows.
-
+Behind ``load_drawings``: ``download`` (HTTP Range requests under one deadline, also used for the
+strokes) of only the .npy header and the rows not cached yet; a cache that is a valid .npy file
+and grows; format checks; atomic writes; a progress bar, and how far a download is in the file
+named by ``$QUICKDRAW_PROGRESS_FILE`` (``PROGRESS_FILE_ENV``), which the runner's status line shows.
 Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
 (https://github.com/googlecreativelab/quickdraw-dataset).
 """
@@ -39,7 +37,7 @@ PROGRESS_FILE_ENV = "QUICKDRAW_PROGRESS_FILE"  # named by the series runner, sho
 PROBE = 256  # bytes asked for first: an .npy header is 80 (Google's) or 128 (numpy's) bytes
 MAX_SECONDS = 86_400  # the longest deadline or timeout accepted (a day)
 
-# Google's 345 categories (categories.txt of googlecreativelab/quickdraw-dataset), with the rows
+# Google's 345 categories (categories.txt of googlecreativelab/quickdraw-dataset) with the rows
 # and bytes of each full/numpy_bitmap/ file as Google's bucket lists them: {name: (rows, bytes)}.
 _TABLE = Path(__file__).with_name("categories.tsv").read_text().splitlines()[1:]
 CATEGORY_SIZES = {name: (int(rows), int(size)) for name, rows, size in (x.split("\t") for x in _TABLE)}
@@ -51,20 +49,18 @@ SAMPLE_CATEGORIES = _SAMPLE.split()  # the project's offline sample: the first 2
 
 
 def check_categories(names, min_count=1):
-    """``names`` as a list, if it holds at least ``min_count`` distinct Quick, Draw! category names,
-    each exactly as Google spells it (``'apple '`` is not ``'apple'``); else a ParameterError that
-    says what to change (with the nearest names for a typo).
+    """``names`` as a list if it holds at least ``min_count`` distinct category names, each exactly
+    as Google spells it (``'apple '`` is not ``'apple'``); else a ParameterError with hints.
 
     Explained in 08_many_categories.ipynb
     """
     if not isinstance(names, (list, tuple)) or not all(isinstance(c, str) for c in names):
         raise ParameterError(f"categories must be a list of names such as ['cat', 'dog'], got {names!r}")
-    problems = []
-    if len(names) < min_count:
-        problems.append(f"at least {min_count} categories are needed, got {len(names)}")
+    problems = (
+        [f"at least {min_count} categories are needed, got {len(names)}"] if len(names) < min_count else []
+    )
     dupes = sorted({c for c in names if names.count(c) > 1})
-    if dupes:
-        problems.append(f"each category may appear once, but {dupes} appear more often")
+    problems += [f"each category may appear once, but {dupes} appear more often"] if dupes else []
     for name in dict.fromkeys(c for c in names if c not in CATEGORY_SIZES):
         near = [name.strip()] if name.strip() in CATEGORY_SIZES else []
         near = near or difflib.get_close_matches(name, ALL_CATEGORIES, n=3)
@@ -76,8 +72,8 @@ def check_categories(names, min_count=1):
 
 
 def check_request(category, n, offset):
-    """(category, n, offset) checked: a name without '/', '\\', '..' or spaces at its ends, whole
-    numbers ``n`` of at least 1 and ``offset`` of at least 0; else a ParameterError.
+    """(category, n, offset) if the name has no '/', '\\', '..' or spaces at its ends, ``n`` is a
+    whole number of at least 1 and ``offset`` of at least 0; else a ParameterError.
 
     Used by load_drawings, load_from_folder and strokes.load_strokes.
     """
@@ -106,7 +102,7 @@ def seconds(name, value):
     """``value`` (a number, or an environment variable's text) as seconds if above 0 and at most a
     day; else a ParameterError naming ``name`` and that range.
 
-    Used by download_deadline (QUICKDRAW_DOWNLOAD_DEADLINE, deadline) and load_drawings (timeout).
+    Used by load_drawings and strokes.load_strokes (deadline, timeout, QUICKDRAW_DOWNLOAD_DEADLINE).
     """
     with contextlib.suppress(TypeError, ValueError):
         number = math.nan if isinstance(value, bool) else float(value)
@@ -121,42 +117,46 @@ def seconds(name, value):
 def load_drawings(
     category, n, offset=0, data_dir=None, cache_dir=None, progress=None, timeout=30, deadline=None
 ):
-    """Return drawings ``offset .. offset+n-1`` of ``category``, uint8, shape (n, 784).
-
-    Looks in order: ``data_dir``, then ``$QUICKDRAW_DATA_DIR`` (folders holding ``<category>.npy``
-    or ``full_numpy_bitmap_<category>.npy``, memory-mapped so only the rows asked for are read),
-    then the cache (``$QUICKDRAW_CACHE_DIR`` or ``data/`` in the repository), then a download from
-    Google's bucket (or ``$QUICKDRAW_BASE_URL``, http or https) of only the rows not cached yet.
-    ``timeout``: seconds one read may wait; ``deadline``: seconds the whole download may take
-    (default: ``download_deadline``).
+    """Drawings ``offset .. offset+n-1`` of ``category``, uint8, shape (n, 784), from ``data_dir``,
+    else ``$QUICKDRAW_DATA_DIR`` (``<category>.npy`` or ``full_numpy_bitmap_<category>.npy``, memory-
+    mapped), else the cache (``cache_folder``), filled from Google's bucket (or ``$QUICKDRAW_BASE_URL``)
+    with only the rows it lacks. ``timeout``: seconds a read may wait; ``deadline``: seconds the
+    whole download may take (``download_deadline``).
 
     Explained in 01_data_exploration.ipynb
     """
-    path = local_file(category, n, offset, data_dir, cache_dir, progress, timeout, deadline)
-    return _read_rows(path, *check_request(category, n, offset)[1:])
+    category, n, offset = check_request(category, n, offset)
+    arr = _open_npy(local_file(category, n, offset, data_dir, cache_dir, progress, timeout, deadline))
+    if offset + n > arr.shape[0]:
+        raise DataError(
+            f"asked for rows {offset}..{offset + n - 1} of {shown_path(arr.filename)}, which holds "
+            f"{arr.shape[0]} drawings: ask for at most {max(arr.shape[0] - offset, 0)} from offset {offset}."
+        )
+    return np.array(arr[offset : offset + n])
 
 
 def local_file(
     category, n, offset=0, data_dir=None, cache_dir=None, progress=None, timeout=30, deadline=None
 ):
-    """The local .npy file that holds rows ``offset .. offset+n-1`` of ``category``, found in the
-    order ``load_drawings`` uses; the cache is first filled by a download if it lacks those rows.
+    """The local .npy file with rows ``offset .. offset+n-1`` of ``category``, found as
+    ``load_drawings`` does (the cache is filled first if it lacks them).
 
     Used by load_drawings and multiclass.category_files.
     """
     category, n, offset = check_request(category, n, offset)
     folders = {"data_dir": data_dir, "QUICKDRAW_DATA_DIR": os.environ.get("QUICKDRAW_DATA_DIR")}
     path, searched = find_in_folders(category, folders)
-    if path is not None:
-        return path
-    check_categories([category])  # a typo stops here, offline, with the nearest names
-    path = cache_folder(cache_dir) / f"{category}.npy"
-    _cached_download(path, category, offset + n, progress, seconds("timeout", timeout), deadline, searched)
+    if path is None:
+        check_categories([category])  # a typo stops here, offline, with the nearest names
+        path = cache_folder(cache_dir) / f"{category}.npy"
+        _cached_download(
+            path, category, offset + n, progress, seconds("timeout", timeout), deadline, searched
+        )
     return path
 
 
 def cache_folder(cache_dir=None):
-    """The download cache: ``cache_dir``, else ``$QUICKDRAW_CACHE_DIR``, else ``data/`` in the repository.
+    """``cache_dir``, else ``$QUICKDRAW_CACHE_DIR``, else ``data/`` in the repository.
 
     Used by load_drawings and strokes.load_strokes.
     """
@@ -164,23 +164,22 @@ def cache_folder(cache_dir=None):
 
 
 def find_in_folders(category, folders, suffix=".npy", kind="numpy_bitmap"):
-    """(``category``'s file in the first of ``folders`` ({parameter: folder}) that has it, or None;
+    """(``category``'s file in the first of ``folders`` ({parameter: folder}) that has one, or None;
     the folders searched, as messages show them).
 
     Used by load_drawings and strokes.load_strokes.
     """
-    searched = [shown_path(folder) for folder in folders.values() if folder]
     for parameter, folder in folders.items():
         path = find_category_file(folder, category, parameter, suffix, kind) if folder else None
         if path is not None:
-            return path, searched
-    return None, searched
+            return path, []
+    return None, [shown_path(folder) for folder in folders.values() if folder]
 
 
 def find_category_file(folder, category, parameter="data_dir", suffix=".npy", kind="numpy_bitmap"):
-    """Path of ``category``'s file in ``folder`` (``<category>.npy`` or Google's
-    ``full_numpy_bitmap_<category>.npy``; ``suffix`` and ``kind`` for other files), or None. A
-    folder that does not exist is a ParameterError naming ``parameter`` and the path as given.
+    """``folder``/``<category>.npy`` or Google's ``full_numpy_bitmap_<category>.npy`` (``suffix`` and
+    ``kind`` for other files), or None; a folder that does not exist is a ParameterError naming
+    ``parameter`` and the path as given.
 
     Used by load_drawings, load_from_folder and multiclass.
     """
@@ -195,9 +194,8 @@ def find_category_file(folder, category, parameter="data_dir", suffix=".npy", ki
 
 
 def load_from_folder(folder, category, offset=0, n=None, parameter="eval_data_dir"):
-    """Drawings ``offset ..`` of ``category`` from a folder of .npy files: all the rest, or at most
-    ``n``. ``parameter``: the notebook parameter that named ``folder`` (05 and 08 read their
-    independent sample from ``eval_data_dir``), named in the messages.
+    """Drawings ``offset ..`` of ``category`` in a folder of .npy files: all the rest, or at most
+    ``n``. ``parameter``: the notebook parameter that named ``folder``, named in the messages.
 
     Explained in 05_evaluation.ipynb
     """
@@ -235,7 +233,7 @@ def _open_npy(path):
 
 
 def npy_layout(path):
-    """(header bytes, rows) of a Quick, Draw! .npy file, checked: row ``i`` starts at byte header + 784 i.
+    """(header bytes, rows) of a checked .npy file of drawings: row ``i`` starts at byte header + 784 i.
 
     Used by multiclass.stream, which reads the rows straight from the file.
     """
@@ -252,16 +250,6 @@ def _check_format(shape, dtype, where):
             f"bitmaps are (N, {ROW_BYTES}) uint8 (one flattened 28x28 drawing a row). Use the files "
             "from full/numpy_bitmap/, not the raw or simplified stroke files."
         )
-
-
-def _read_rows(path, n, offset):
-    arr = _open_npy(path)
-    if offset + n > arr.shape[0]:
-        raise DataError(
-            f"asked for rows {offset}..{offset + n - 1} of {shown_path(path)}, which holds {arr.shape[0]} "
-            f"drawings: ask for at most {max(arr.shape[0] - offset, 0)} from offset {offset}."
-        )
-    return np.array(arr[offset : offset + n])
 
 
 # ------------------------------------------------------------ the cache ----
@@ -322,14 +310,13 @@ def _remote_header(url, ends, label, offline, timeout):
 
 
 def base_url(variable, default):
-    """``$variable`` (else ``default``) without a trailing '/', if it is an http or https address;
-    else a ParameterError naming the variable (the client reads by HTTP Range requests).
+    """``$variable`` (else ``default``) without a trailing '/', if http or https; else a
+    ParameterError naming the variable.
 
     Used by load_drawings and strokes.load_strokes.
     """
     base = os.environ.get(variable) or default
-    parts = urllib.parse.urlsplit(base)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if urllib.parse.urlsplit(base).scheme not in ("http", "https") or "://" not in base:
         raise ParameterError(
             f"{variable}={base!r} is not an http:// or https:// address (downloads use HTTP Range "
             f"requests): set it to a mirror such as {default}, or unset it. For files on this machine, "
@@ -344,11 +331,9 @@ def download_deadline(n_bytes, deadline=None):
 
     Used by load_drawings and strokes.load_strokes.
     """
-    if deadline is not None:
-        return seconds("deadline", deadline)
-    if os.environ.get("QUICKDRAW_DOWNLOAD_DEADLINE"):
+    if deadline is None and os.environ.get("QUICKDRAW_DOWNLOAD_DEADLINE"):
         return seconds("QUICKDRAW_DOWNLOAD_DEADLINE", os.environ["QUICKDRAW_DOWNLOAD_DEADLINE"])
-    return 60.0 + n_bytes / 25_000
+    return 60.0 + n_bytes / 25_000 if deadline is None else seconds("deadline", deadline)
 
 
 # ------------------------------------------------------------- download ----
@@ -406,15 +391,11 @@ def download(url, start, stop, ends, label, offline, timeout=30, progress=None, 
 def _check_content_range(url, header, start, stop, size, allow_short):
     """Refuse a 206 whose ``Content-Range`` is missing or is not ``bytes start-(stop-1)/size``."""
     match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", (header or "").strip())
-    first, last, total = match.groups() if match else (None, None, None)
+    first, last, total = match.groups() if match else ("-1", "-1", None)
     total = int(total) if total and total != "*" else None
     expected = stop - 1 if total is None else min(stop, total) - 1
-    if (
-        not match
-        or int(first) != start
-        or (int(last) > stop - 1 if allow_short else int(last) != expected)
-        or (size is not None and total != size)
-    ):
+    last_ok = int(last) <= stop - 1 if allow_short else int(last) == expected
+    if not match or int(first) != start or not last_ok or (size is not None and total != size):
         asked = f"bytes {start}-{stop - 1}" + (f"/{size}" if size is not None else "")
         raise DownloadError(
             f"{url} answered with Content-Range {header!r} where {asked} were asked for: not the "

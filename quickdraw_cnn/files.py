@@ -1,12 +1,9 @@
 """The project's files: written atomically (a failed write leaves none corrupt), shown without machine paths.
 
-Every file the project writes (downloads, splits, models, figures, JSON, saved drawings, the
-experiment cache, the runner's timings) goes through ``replacing`` (or ``replacing_path`` for a
-library that wants a file name): written to a temporary name beside its destination, renamed over
-it only once complete. A failed write (a full disk, a read-only folder) leaves the old file, or
-nothing, and no temporary file, and raises ``WriteError`` naming the folder. Files get the
-permissions of an ordinary file (0644 under the usual umask 022), not ``mkstemp``'s 0600.
-Messages show paths with ``shown_path``: relative to the repository, or a folder's name.
+Every file the project writes goes through ``replacing`` (or ``replacing_path``): written beside
+its destination under a temporary name, renamed over it once complete, with ordinary permissions
+(0644 under umask 022). A failed write leaves the old file (or none), no temporary file, and a
+``WriteError`` naming the folder. ``shown_path``: paths in messages, never a machine's layout.
 """
 
 from __future__ import annotations
@@ -45,8 +42,8 @@ _WHY = {
 
 
 def shown_path(path):
-    """``path`` as messages show it: relative to the repository when inside it, else the name of
-    its folder and its own (``numpy_bitmap/apple.npy``), so no output carries a machine's layout.
+    """``path`` relative to the repository when inside it, else its folder's name and its own
+    (``numpy_bitmap/apple.npy``): how messages show a path.
 
     Used by the data errors, explained in 01_data_exploration.ipynb
     """
@@ -57,26 +54,10 @@ def shown_path(path):
         return str(Path(path.resolve().parent.name, path.name)) if path.is_absolute() else str(path)
 
 
-def write_error(path, err):
-    """The ``WriteError`` for a failed write of ``path``: what happened, the folder, what to do.
-
-    Used by replacing_path.
-    """
-    why = _WHY.get(getattr(err, "errno", None), getattr(err, "strerror", None) or str(err))
-    return WriteError(
-        f"could not write {Path(path).name} in the folder {shown_path(Path(path).parent)}: {why}. "
-        "Nothing was changed there (an older copy, if any, is intact): free some space or make the "
-        "folder writable, or point the run at another folder (artifacts_dir, QUICKDRAW_CACHE_DIR, "
-        "QUICKDRAW_EXPERIMENT_CACHE)."
-    )
-
-
 @contextlib.contextmanager
 def replacing_path(path, private=False):
-    """A temporary file name beside ``path`` (same suffix, so libraries that look at it, such as
-    Keras's ``.keras``, are satisfied) that replaces ``path`` only if the block completes, with
-    ordinary permissions (0600 if ``private``). On failure ``path`` keeps its old content (or does
-    not exist) and the temporary file is removed.
+    """A temporary file name beside ``path`` (same suffix, for libraries such as Keras that look at
+    it) that replaces ``path`` if the block completes (0600 if ``private``), else is removed.
 
     Used by replacing, helpers.save_model and helpers.save_fig.
     """
@@ -91,7 +72,13 @@ def replacing_path(path, private=False):
     except OSError as err:
         if isinstance(err, QuickDrawError):
             raise
-        raise write_error(path, err) from err
+        why = _WHY.get(err.errno, err.strerror or str(err))
+        raise WriteError(
+            f"could not write {path.name} in the folder {shown_path(path.parent)}: {why}. Nothing was "
+            "changed there (an older copy, if any, is intact): free some space or make the folder "
+            "writable, or point the run at another folder (artifacts_dir, QUICKDRAW_CACHE_DIR, "
+            "QUICKDRAW_EXPERIMENT_CACHE)."
+        ) from err
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
@@ -99,8 +86,7 @@ def replacing_path(path, private=False):
 
 @contextlib.contextmanager
 def replacing(path, private=False):
-    """A temporary file beside ``path``, opened for binary writing, that replaces ``path`` only if
-    the block completes (flushed to disk first): see ``replacing_path``.
+    """``replacing_path``'s file opened for binary writing, flushed to disk before it replaces ``path``.
 
     Used by load_drawings, the experiment cache, helpers' writers and sketches.append_drawings.
     """
@@ -111,7 +97,7 @@ def replacing(path, private=False):
 
 
 def write_bytes(path, data, private=False):
-    """Write ``data`` (bytes) to ``path`` atomically (see ``replacing``).
+    """Write ``data`` (bytes) to ``path`` atomically.
 
     Used by the writers below, the download progress report and the runner's timings.
     """
@@ -120,7 +106,7 @@ def write_bytes(path, data, private=False):
 
 
 def atomic_save(path, array):
-    """Write ``array`` to ``path`` as .npy, atomically (see ``replacing``).
+    """Write ``array`` to ``path`` as .npy, atomically.
 
     Used by load_drawings (the download cache) and sketches.append_drawings.
     """
@@ -129,7 +115,7 @@ def atomic_save(path, array):
 
 
 def save_arrays(path, **arrays):
-    """Write named arrays to ``path`` as a compressed .npz, atomically (see ``replacing``).
+    """Write named arrays to ``path`` as a compressed .npz, atomically.
 
     Used by helpers.save_split.
     """

@@ -1,13 +1,9 @@
-"""Google's simplified strokes of the drawings (``<category>.ndjson``), found like the bitmaps are.
+"""Google's simplified strokes of the drawings (``<category>.ndjson``), found as the bitmaps are.
 
-``load_strokes`` reads them from a folder, the cache or Google's bucket; ``load_pairs`` puts each
-drawing's strokes beside the bitmap Google rendered from them (line i of the .ndjson file is row i
-of the .npy file). Google's files are large (apple: about 100 MB), so a download asks with HTTP
-Range (``data.download``) for the first bytes only, a little more at a time, under one deadline;
-the cache (``<category>.ndjson`` beside the bitmaps) holds only whole, checked lines.
-
-Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
-(https://github.com/googlecreativelab/quickdraw-dataset).
+Google's files are large (apple: about 100 MB), so a download asks (``data.download``) for the
+first bytes only, a little more at a time, under one deadline; the cache (``<category>.ndjson``
+beside the bitmaps) holds only whole, checked lines. Drawings: the Quick, Draw! dataset by Google
+Creative Lab, CC BY 4.0 (https://github.com/googlecreativelab/quickdraw-dataset).
 """
 
 from __future__ import annotations
@@ -18,18 +14,7 @@ import time
 import urllib.parse
 import warnings
 
-from quickdraw_cnn import files
-from quickdraw_cnn.data import (
-    base_url,
-    cache_folder,
-    check_categories,
-    check_request,
-    download,
-    download_deadline,
-    find_in_folders,
-    load_drawings,
-    seconds,
-)
+from quickdraw_cnn import data, files
 from quickdraw_cnn.errors import DataError
 from quickdraw_cnn.files import shown_path
 
@@ -42,20 +27,20 @@ def load_strokes(
     category, n, offset=0, strokes_dir=None, cache_dir=None, progress=None, timeout=30, deadline=None
 ):
     """Drawings ``offset .. offset+n-1`` of ``category`` as Google's simplified strokes: one dict a
-    drawing, as in the .ndjson file (``word``, ``countrycode``, ``key_id``, ``drawing``: a list of
-    strokes ``[[x0, x1, ...], [y0, y1, ...]]`` in 0..255, ...). Looks in ``strokes_dir``, then
-    ``$QUICKDRAW_STROKES_DIR`` (``<category>.ndjson`` or ``full_simplified_<category>.ndjson``),
-    then the cache, then Google's bucket (or ``$QUICKDRAW_STROKES_URL``), as ``load_drawings`` does.
+    drawing (``word``, ``countrycode``, ``key_id``, ``drawing``: strokes ``[[x0, x1, ...], [y0, ...]]``
+    in 0..255, ...), from ``strokes_dir``, else ``$QUICKDRAW_STROKES_DIR`` (``<category>.ndjson`` or
+    ``full_simplified_<category>.ndjson``), else the cache, filled from Google's bucket (or
+    ``$QUICKDRAW_STROKES_URL``) as ``data.load_drawings`` does.
 
     Explained in 07_what_the_network_sees.ipynb
     """
-    category, n, offset = check_request(category, n, offset)
+    category, n, offset = data.check_request(category, n, offset)
     folders = {"strokes_dir": strokes_dir, "QUICKDRAW_STROKES_DIR": os.environ.get("QUICKDRAW_STROKES_DIR")}
-    path, searched = find_in_folders(category, folders, ".ndjson", "simplified")
+    path, searched = data.find_in_folders(category, folders, ".ndjson", "simplified")
     if path is not None:
         return _read_lines(path, offset + n)[offset:]
-    check_categories([category])  # a typo stops here, offline, with the nearest names
-    path = cache_folder(cache_dir) / f"{category}.ndjson"
+    data.check_categories([category])  # a typo stops here, offline, with the nearest names
+    path = data.cache_folder(cache_dir) / f"{category}.ndjson"
     have, lines = _cached_lines(path)
     if len(lines) < offset + n:
         lines = _download_lines(path, category, have, offset + n, progress, timeout, deadline, searched)
@@ -71,32 +56,28 @@ def load_pairs(categories, n, data_dir=None, strokes_dir=None, **kwargs):
     pairs = {}
     for category in categories:
         lines = load_strokes(category, n, strokes_dir=strokes_dir, **kwargs)
-        rows = load_drawings(category, n, data_dir=data_dir, **kwargs).reshape(-1, 28, 28)
+        rows = data.load_drawings(category, n, data_dir=data_dir, **kwargs).reshape(-1, 28, 28)
         pairs[category] = [(line["drawing"], row) for line, row in zip(lines, rows)]
     return pairs
 
 
 def _parse(line, where):
-    """One line of a simplified file as a dict whose ``drawing`` is a list of strokes
-    ``[[x...], [y...]]`` of numbers, as many x as y; else a DataError."""
-    why = ""
+    """One line of a simplified file as a dict whose ``drawing`` is a list of strokes, each
+    ``[[x...], [y...]]`` of as many numbers; else a DataError."""
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
     try:
         obj = json.loads(line)
-        strokes = obj["drawing"]
-        ok = isinstance(strokes, list) and all(
-            isinstance(s, list)
-            and len(s) >= 2
-            and len(s[0]) == len(s[1])
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in s[0] + s[1])
-            for s in strokes
+        ok = isinstance(obj["drawing"], list) and all(
+            isinstance(s, list) and len(s) >= 2 and len(s[0]) == len(s[1]) and all(map(number, s[0] + s[1]))
+            for s in obj["drawing"]
         )
-    except (ValueError, TypeError, KeyError, IndexError) as err:
-        ok, why = False, f" ({type(err).__name__}: {err})"
+    except (ValueError, TypeError, KeyError, IndexError):
+        ok = False
     if not ok:
         raise DataError(
-            f"{where} is not a Quick, Draw! simplified-strokes line{why}: "
-            "'drawing' must be a list of strokes [[x0, x1, ...], [y0, y1, ...]]. Use the files from "
-            "full/simplified/ (one JSON drawing a line); delete it or fetch it again."
+            f"{where} is not a Quick, Draw! simplified-strokes line (a JSON object whose 'drawing' is "
+            "[[[x0, x1, ...], [y0, y1, ...]], ...]). Use the files from full/simplified/; delete it "
+            "or fetch it again."
         )
     return obj
 
@@ -106,8 +87,7 @@ def _read_lines(path, need):
     lines = []
     with open(path, "rb") as fh:
         for k, raw in enumerate(fh, 1):
-            if raw.strip():
-                lines.append(_parse(raw, f"line {k} of {shown_path(path)}"))
+            lines += [_parse(raw, f"line {k} of {shown_path(path)}")] if raw.strip() else []
             if len(lines) == need:
                 return lines
     raise DataError(f"asked for {need} drawings of {shown_path(path)}, which holds {len(lines)}.")
@@ -115,11 +95,9 @@ def _read_lines(path, need):
 
 def _cached_lines(path):
     """(bytes, checked lines) of the cache file; a corrupt one is warned about and removed."""
-    if not path.is_file():
-        return b"", []
-    have = path.read_bytes()
+    have = path.read_bytes() if path.is_file() else b""
     try:
-        if not have.endswith(b"\n"):
+        if have and not have.endswith(b"\n"):
             raise DataError("it ends in the middle of a line")
         return have, [_parse(raw, f"line {k}") for k, raw in enumerate(have.split(b"\n")[:-1], 1)]
     except DataError as err:
@@ -130,25 +108,25 @@ def _cached_lines(path):
 
 def _download_lines(path, category, have, need, progress, timeout, deadline, searched):
     """The first ``need`` lines of the remote file (or all it has), cached: ``have`` (whole lines)
-    and the bytes after it, asked for a chunk at a time sized from the lines seen so far, until
-    ``need`` line ends have arrived or the file ends (an empty answer), all under one deadline."""
-    url = f"{base_url('QUICKDRAW_STROKES_URL', BASE_URL)}/{urllib.parse.quote(category, safe='')}.ndjson"
-    ends = time.monotonic() + download_deadline(need * LINE_GUESS, deadline)
+    and the bytes after it, a chunk at a time sized from the lines seen so far, until ``need``
+    line ends have arrived or the file ends (an empty answer), all under one deadline."""
+    url = f"{data.base_url('QUICKDRAW_STROKES_URL', BASE_URL)}/{urllib.parse.quote(category, safe='')}.ndjson"
+    ends = time.monotonic() + data.download_deadline(need * LINE_GUESS, deadline)
     where = f" (looked in: {', '.join(searched)})" if searched else ""
     offline = f"put {category}.ndjson in a folder and set QUICKDRAW_STROKES_DIR to it{where}"
-    body, timeout = bytearray(have), seconds("timeout", timeout)
+    body, timeout = bytearray(have), data.seconds("timeout", timeout)
     while (known := body.count(b"\n")) < need:
         per_line = len(body) / known if known else LINE_GUESS
         stop = len(body) + max(FIRST_CHUNK, int(1.25 * per_line * (need - known)))
         label = f"{category}: strokes"
-        new = download(url, len(body), stop, ends, label, offline, timeout, progress, allow_short=True)
+        new = data.download(url, len(body), stop, ends, label, offline, timeout, progress, allow_short=True)
         if not new:
             break
         body += new
-    body = b"".join(line + b"\n" for line in bytes(body).split(b"\n")[:-1][:need])  # whole lines only
-    lines = [_parse(raw, f"line {k} of {url}") for k, raw in enumerate(body.split(b"\n")[:-1], 1)]
-    if len(body) > len(have):  # only whole, checked lines reach the cache, never an empty file
-        files.write_bytes(path, body)
+    whole = bytes(body).split(b"\n")[:-1][:need]  # whole lines only, up to the last one needed
+    lines = [_parse(raw, f"line {k} of {url}") for k, raw in enumerate(whole, 1)]
+    if len(whole) > have.count(b"\n"):  # only whole, checked lines reach the cache, never an empty file
+        files.write_bytes(path, b"".join(line + b"\n" for line in whole))
     if len(lines) < need:
         raise DataError(f"asked for {need} drawings of '{category}', which has {len(lines)}.")
     return lines
