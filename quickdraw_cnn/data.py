@@ -56,11 +56,12 @@ def check_categories(names, min_count=1):
     """
     if not isinstance(names, (list, tuple)) or not all(isinstance(c, str) for c in names):
         raise ParameterError(f"categories must be a list of names such as ['cat', 'dog'], got {names!r}")
+    dupes = sorted({c for c in names if names.count(c) > 1})
     problems = (
         [f"at least {min_count} categories are needed, got {len(names)}"] if len(names) < min_count else []
     )
-    dupes = sorted({c for c in names if names.count(c) > 1})
-    problems += [f"each category may appear once, but {dupes} appear more often"] if dupes else []
+    if dupes:
+        problems.append(f"each category may appear once, but {dupes} appear more often")
     for name in dict.fromkeys(c for c in names if c not in CATEGORY_SIZES):
         near = [name.strip()] if name.strip() in CATEGORY_SIZES else []
         near = near or difflib.get_close_matches(name, ALL_CATEGORIES, n=3)
@@ -109,9 +110,6 @@ def seconds(name, value):
         if 0 < number <= MAX_SECONDS:  # NaN is not
             return number
     raise ParameterError(f"{name} must be a number of seconds above 0, at most {MAX_SECONDS}, got {value!r}")
-
-
-# ---------------------------------------------------------------- files ----
 
 
 def load_drawings(
@@ -252,9 +250,6 @@ def _check_format(shape, dtype, where):
         )
 
 
-# ------------------------------------------------------------ the cache ----
-
-
 def _cached_download(path, category, need, progress, timeout, deadline, searched):
     """Make ``path`` hold at least the first ``need`` rows, downloading only those it lacks."""
     have = None
@@ -334,9 +329,6 @@ def download_deadline(n_bytes, deadline=None):
     if deadline is None and os.environ.get("QUICKDRAW_DOWNLOAD_DEADLINE"):
         return seconds("QUICKDRAW_DOWNLOAD_DEADLINE", os.environ["QUICKDRAW_DOWNLOAD_DEADLINE"])
     return 60.0 + n_bytes / 25_000 if deadline is None else seconds("deadline", deadline)
-
-
-# ------------------------------------------------------------- download ----
 
 
 def download(url, start, stop, ends, label, offline, timeout=30, progress=None, size=None, allow_short=False):
