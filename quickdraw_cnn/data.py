@@ -52,7 +52,7 @@ def check_categories(names, min_count=1):
     """``names`` as a list if it holds at least ``min_count`` distinct category names, each exactly
     as Google spells it (``'apple '`` is not ``'apple'``); else a ParameterError with hints.
 
-    Explained in 08_many_categories.ipynb
+    Used by multiclass, workers and the series runner's check of category parameters.
     """
     if not isinstance(names, (list, tuple)) or not all(isinstance(c, str) for c in names):
         raise ParameterError(f"categories must be a list of names such as ['cat', 'dog'], got {names!r}")
