@@ -1,8 +1,8 @@
 """quickdraw-cnn's library behind the chapters: everything but the chapters' own companion, helpers.py.
 
-- ``data``: the Quick, Draw! data client (folder, cache, HTTP Range download) and its errors
+- ``data``: the Quick, Draw! bitmaps: the 345 categories (``categories.tsv``), folder, cache, HTTP Range download
 - ``strokes``: Google's stroke files (simplified .ndjson), found and downloaded the same way
-- ``files``: atomic writes
+- ``files``: atomic writes, and paths shown without a machine's layout
 - ``experiments``: the experiment cache shared by every run, and trainings side by side
 - ``sketches``: your own drawings (an image, or strokes) as Google's 28x28 bitmaps
 - ``occlusion``: which pixels a prediction depends on
