@@ -1,6 +1,6 @@
 """quickdraw-cnn's library behind the chapters: everything but the chapters' own companion, helpers.py.
 
-- ``data``: the Quick, Draw! bitmaps: the 345 categories (``categories.tsv``), folder, cache, HTTP Range download
+- ``data``: the Quick, Draw! bitmaps: the 345 categories, folder, cache, HTTP Range download
 - ``strokes``: Google's stroke files (simplified .ndjson), found and downloaded the same way
 - ``files``: atomic writes, and paths shown without a machine's layout
 - ``experiments``: the experiment cache shared by every run, and trainings side by side

@@ -147,9 +147,7 @@ def local_file(
     if path is None:
         check_categories([category])  # a typo stops here, offline, with the nearest names
         path = cache_folder(cache_dir) / f"{category}.npy"
-        _cached_download(
-            path, category, offset + n, progress, seconds("timeout", timeout), deadline, searched
-        )
+        _cached_download(path, category, offset + n, progress, timeout, deadline, searched)
     return path
 
 
@@ -259,7 +257,7 @@ def _cached_download(path, category, need, progress, timeout, deadline, searched
         except DataError as err:
             warnings.warn(f"Corrupt cache file {shown_path(path)} ({err}); fetching it again.", stacklevel=4)
             path.unlink()
-    start_row = 0 if have is None else have.shape[0]
+    start_row, timeout = 0 if have is None else have.shape[0], seconds("timeout", timeout)
     if start_row >= need:
         return
     url = f"{base_url('QUICKDRAW_BASE_URL', BASE_URL)}/{urllib.parse.quote(category, safe='')}.npy"
