@@ -25,7 +25,8 @@ import traitlets
 
 import helpers
 from quickdraw_cnn import sketches
-from quickdraw_cnn.data import QuickDrawError, find_category_file, load_drawings
+from quickdraw_cnn.data import find_category_file, load_drawings
+from quickdraw_cnn.errors import QuickDrawError
 from quickdraw_cnn.occlusion import colour_occlusion, log_odds_function, occlusion_map
 
 # ------------------------------------------------------- predictions ----

@@ -9,7 +9,8 @@ import pytest
 
 import helpers
 from quickdraw_cnn import occlusion, sketches, sketchpad
-from quickdraw_cnn.data import QuickDrawError, load_drawings
+from quickdraw_cnn.data import load_drawings
+from quickdraw_cnn.errors import QuickDrawError
 from quickdraw_cnn.strokes import load_pairs
 
 # cairo's line: width 16 in the 0..255 space, which spans 28 / (256 + 2*16 + 16) of a pixel per unit
