@@ -129,7 +129,7 @@ def simplify_strokes(strokes, epsilon=2.0):
     every pixel, Ramer-Douglas-Peucker with ``epsilon``, round to whole numbers. Returns strokes
     in the simplified format, ``[[x0, x1, ...], [y0, y1, ...]]`` of ints.
 
-    Explained in A1_strokes_and_bitmaps.ipynb
+    Used by strokes_to_bitmap; explained in A1_strokes_and_bitmaps.ipynb
     """
     check_strokes(strokes)
     simplified = []
@@ -148,7 +148,7 @@ def render_strokes(simplified, side=SIDE, supersample=SUPERSAMPLE, line_width=LI
     one stroke, for the many short pieces of an image's centre line). The web pages' pad
     (web/quickdraw.js) renders the same way. Returns (side, side) uint8.
 
-    Explained in A1_strokes_and_bitmaps.ipynb
+    Used by strokes_to_bitmap and A1's pictures; explained in A1_strokes_and_bitmaps.ipynb
     """
     total = 2 * PADDING + LINE_WIDTH  # the frame stays Google's whatever the line width
     scale = side / (ORIGINAL_SIDE + total)
@@ -202,7 +202,7 @@ def stroke_length(simplified, side=SIDE):
     """Total length of simplified strokes, in pixels of the (side x side) bitmap: with the ink, it
     gives the stroke width (ink / length) that compare_with_google reports.
 
-    Explained in A1_strokes_and_bitmaps.ipynb
+    Used by compare_with_google and A1_strokes_and_bitmaps.ipynb
     """
     scale = side / (ORIGINAL_SIDE + 2 * PADDING + LINE_WIDTH)
     return sum(float(np.hypot(*np.diff(np.asarray(s[:2], float), axis=1)).sum()) for s in simplified) * scale
@@ -234,7 +234,7 @@ def compare_with_google(pairs):
     difference, correlation, ink share, stroke width (ink / stroke length, pixels), empty border,
     centring and the grey-value histogram, for both. Returns a dict of figures.
 
-    Explained in A1_strokes_and_bitmaps.ipynb
+    Used by A1_strokes_and_bitmaps.ipynb (explained there) and tests/test_sketchpad.py
     """
     ours, theirs, lengths = [], [], []
     for category_pairs in pairs.values():
