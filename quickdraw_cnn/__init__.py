@@ -4,7 +4,7 @@
 - ``strokes``: Google's stroke files (simplified .ndjson), found and downloaded the same way
 - ``files``: atomic writes, and paths shown without a machine's layout
 - ``experiments``: the experiment cache shared by every run, and trainings side by side
-- ``sketches``: your own drawings (an image, or strokes) as Google's 28x28 bitmaps
+- ``sketches``: strokes as Google's 28x28 bitmaps (checked, simplified, rendered, compared, saved)
 - ``occlusion``: which pixels a prediction depends on
 - ``sketchpad``: the drawing widget of chapter 07 (with ``sketchpad.js`` and ``sketchpad.css``)
 - ``multiclass``: chapter 08, many categories and streamed input
