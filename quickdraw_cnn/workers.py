@@ -42,7 +42,7 @@ import numpy as np
 
 import helpers
 from quickdraw_cnn import multiclass
-from quickdraw_cnn.data import QuickDrawError, shown_path, whole_number
+from quickdraw_cnn.data import QuickDrawError, check_categories, shown_path, whole_number
 from quickdraw_cnn.files import replacing, write_json
 
 HOST = "127.0.0.1"
@@ -124,7 +124,7 @@ def job_settings(
     batch_size = whole_number("batch_size", batch_size, 1)
     if config not in helpers.CONFIGS:
         raise ValueError(f"config must be one of {sorted(helpers.CONFIGS)}, got {config!r}")
-    classes = multiclass.check_classes(classes)
+    classes = check_categories(classes, min_count=2)
     steps = len(classes) * n // batch_size // shards
     if steps < 1:
         raise ValueError(
