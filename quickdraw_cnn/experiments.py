@@ -36,6 +36,19 @@ def experiment_cache_dir():
     return Path(folder).expanduser().resolve()  # made by the first result cached there
 
 
+def fingerprint(*arrays):
+    """A short hash of arrays' contents, to tell whether two results came from the same data.
+
+    Explained in 04_training.ipynb
+    """
+    digest = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.dtype}{a.shape}".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()[:16]
+
+
 def run(function, calls, version="1", **shared):
     """``[function(**call, **shared) for call in calls]``, each result from the experiment cache
     when it is there; the missing ones computed side by side, one process per core (the largest
@@ -83,8 +96,6 @@ def run(function, calls, version="1", **shared):
 def _plain(value):
     """A value as the key holds it: arrays by fingerprint, containers element by element."""
     if isinstance(value, np.ndarray):
-        from helpers import fingerprint
-
         return {"array": fingerprint(value)}
     if isinstance(value, np.generic):
         return value.item()

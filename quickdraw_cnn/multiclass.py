@@ -351,7 +351,6 @@ def train_wide(
     """
     import keras
 
-    helpers.check_parameters(epochs=epochs, batch_size=batch_size)
     classes = classes or int(np.max(y)) + 1
     helpers.set_seed(seed)
     net = build_wide(classes, **build)

@@ -190,3 +190,10 @@ def test_train_and_score_side_by_side_equals_one_by_one(tmp_path, monkeypatch):
     timeless = lambda results: [{k: v for k, v in r.items() if k != "seconds"} for r in results]  # noqa: E731
     assert timeless(together) == timeless(alone)
     assert alone[0]["loss"] != alone[1]["loss"] and 0 <= alone[0]["test"] <= 1
+
+
+def test_fingerprint_tells_data_apart():
+    a = np.arange(10)
+    assert experiments.fingerprint(a) == experiments.fingerprint(a.copy())
+    assert experiments.fingerprint(a) != experiments.fingerprint(a[::-1])
+    assert experiments.fingerprint(a) != experiments.fingerprint(a.astype(np.int8))
