@@ -248,7 +248,6 @@ def set_seed(seed):
 
     Explained in 04_training.ipynb
     """
-    import keras
     import tensorflow as tf
 
     keras.utils.set_random_seed(int(seed))
@@ -519,8 +518,6 @@ def logits(model, inputs):
 
     Explained in 05_evaluation.ipynb
     """
-    import keras
-
     features = keras.Model(model.inputs, model.layers[-2].output).predict(inputs, verbose=0)
     kernel, bias = model.layers[-1].get_weights()
     return (features @ kernel + bias).ravel()
@@ -549,8 +546,6 @@ def load_model(artifacts_dir, name, split=None):
 
     Explained in 05_evaluation.ipynb
     """
-    import keras
-
     run_04 = f"04_training.ipynb (with model = {name!r})"
     path = artifact(artifacts_dir, f"model_{name}.keras", made_by=run_04)
     if split is not None:

@@ -77,7 +77,10 @@ def run(function, calls, version="1", **shared):
             raise ParameterError(
                 f"{sorted(set(call) & set(shared))} given both in a call and shared: give each once"
             )
-    keys = [_key(name, version, call, shared) for call in calls]
+    plain_shared = _plain(shared)  # fingerprinted once, not once per call
+    keys = [
+        {"function": name, "version": version, "call": _plain(call), "shared": plain_shared} for call in calls
+    ]
     folder = experiment_cache_dir()
     paths = [folder / f"{name}-{_digest(key)[:16]}.json" for key in keys]
     results = [_read(path, key) for path, key in zip(paths, keys)]
@@ -111,10 +114,6 @@ def _plain(value):
         f"the experiment cache cannot key a {type(value).__name__} ({value!r:.60}): pass arrays, numbers, "
         "strings, lists and dicts of them to run"
     )
-
-
-def _key(name, version, call, shared):
-    return {"function": name, "version": version, "call": _plain(call), "shared": _plain(shared)}
 
 
 def _digest(value):
