@@ -398,31 +398,43 @@ def train(
 _train = train  # train_and_score's argument ``train`` (a data name) hides the function
 
 
-def train_and_score(config, epochs, train, seed, score=(), data=None, batch_size=32, classes=2, **more):
+def train_and_score(
+    config,
+    epochs,
+    train,
+    seed,
+    data,
+    score=(),
+    batch_size=32,
+    classes=2,
+    validation=0.0,
+    top3=False,
+    onnx=False,
+):
     """Train ``config`` (a name in CONFIGS or a dict of build_cnn arguments) for ``epochs`` with
     ``seed`` on ``data[train]`` (``data``: {name: (images, labels)}), limited to labels below
     ``classes``; score it on each name in ``score``: accuracy for 2 classes, the top-3 labels per
-    drawing for more (also for 2 with ``top3=True``). Also the fit seconds, loss per epoch, epochs
-    run and number of weights; with ``onnx=True`` the network as ONNX text; ``validation``: as
-    train's validation_fraction. A task for experiments.run: ``run(train_and_score, calls, data=data)``.
+    drawing for more (also for 2 with ``top3``). Also the fit seconds, loss per epoch, epochs run
+    and number of weights; with ``onnx`` the network as ONNX text. ``validation``: as train's
+    validation_fraction. A task for experiments.run: ``run(train_and_score, calls, data=data)``.
 
     Explained in 06_experiments.ipynb
     """
-    from quickdraw_cnn import export, multiclass
+    from quickdraw_cnn import export
 
-    if not isinstance(data, dict) or train not in data or set(more) - {"validation", "top3", "onnx"}:
-        raise ParameterError(f"train_and_score takes data={{{train!r}: (x, y), ...}}, not {sorted(more)}")
     kept = {name: (x[y < classes], y[y < classes]) for name, (x, y) in data.items()}
-    fraction = more.get("validation", 0.0)
-    net, history = _train(config, *kept[train], epochs, batch_size, fraction, seed, 0, classes)
+    net, history = _train(config, *kept[train], epochs, batch_size, validation, seed, 0, classes)
     result = {"seconds": history["fit_seconds"], "loss": history["loss"], "params": net.count_params()}
     result["epochs_run"] = history["epochs_run"]
     for name in score:
-        if classes == 2 and not more.get("top3"):
-            result[name] = accuracy(predict_proba(net, kept[name][0]), kept[name][1])
-        else:
-            result[name] = multiclass.top3_labels(multiclass.predict(net, kept[name][0]))
-    if more.get("onnx"):
+        x, y = kept[name]
+        if classes == 2 and not top3:
+            result[name] = accuracy(predict_proba(net, x), y)
+            continue
+        p = net.predict(scale(x), batch_size=256, verbose=0)  # as multiclass.predict does
+        p = np.concatenate([1 - p, p], axis=1) if p.shape[1] == 1 else p  # two: class 1 has p
+        result[name] = np.argsort(-p, axis=1)[:, :3].tolist()  # the top 3, most probable first
+    if onnx:
         result["onnx"] = export.onnx_text(net)
     return result
 

@@ -376,7 +376,7 @@ def predict_mirrored(model, x):
 def top3_labels(probabilities):
     """The three most probable classes of each drawing, most probable first, as lists.
 
-    Used by wide_and_score and helpers.train_and_score (08_many_categories.ipynb)
+    Used by wide_and_score (08_many_categories.ipynb)
     """
     return np.argsort(-probabilities, axis=1)[:, :3].tolist()
 

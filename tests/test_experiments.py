@@ -183,6 +183,7 @@ def test_train_and_score_side_by_side_equals_one_by_one(tmp_path, monkeypatch):
     common = {"train": "train", "score": ["test"], "batch_size": 16}
     calls = [{"config": "origin", "epochs": 1, "seed": s, **common} for s in (0, 1)]
     calls.append({"config": {"filters": [4]}, "epochs": 2, "seed": 0, **common})
+    calls.append({"config": "origin", "epochs": 1, "seed": 0, "top3": True, **common})  # as the first
     monkeypatch.setattr(experiments.os, "cpu_count", lambda: 2)
     together = experiments.run(helpers.train_and_score, calls, data=data)
     monkeypatch.setenv("QUICKDRAW_EXPERIMENT_CACHE", str(tmp_path / "alone"))
@@ -190,6 +191,8 @@ def test_train_and_score_side_by_side_equals_one_by_one(tmp_path, monkeypatch):
     timeless = lambda results: [{k: v for k, v in r.items() if k != "seconds"} for r in results]  # noqa: E731
     assert timeless(together) == timeless(alone)
     assert alone[0]["loss"] != alone[1]["loss"] and 0 <= alone[0]["test"] <= 1
+    top1 = np.mean([labels[0] == y for labels, y in zip(alone[3]["test"], data["test"][1])])
+    assert top1 == alone[0]["test"] and all(len(set(labels)) == 2 for labels in alone[3]["test"])
 
 
 def test_fingerprint_tells_data_apart():
