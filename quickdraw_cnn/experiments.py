@@ -15,6 +15,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -82,7 +83,8 @@ def run(function, calls, version="1", **shared):
         {"function": name, "version": version, "call": _plain(call), "shared": plain_shared} for call in calls
     ]
     folder = experiment_cache_dir()
-    paths = [folder / f"{name}-{_digest(key)[:16]}.json" for key in keys]
+    stem = re.sub(r"\W", "_", name)  # a lambda's "<lambda>" is no file name everywhere
+    paths = [folder / f"{stem}-{_digest(key)[:16]}.json" for key in keys]
     results = [_read(path, key) for path, key in zip(paths, keys)]
 
     def keep(i, result):

@@ -112,6 +112,8 @@ def test_nothing_empty_or_unstorable_is_written(cache):
         experiments.run(_returns, [{"value": 1}], value=2)
     assert not cache.exists() or list(cache.iterdir()) == []
     assert experiments.run(_returns, [{"value": (np.float32(0.5), np.arange(2))}]) == [[0.5, [0, 1]]]
+    assert experiments.run(lambda value: value + 1, [{"value": 1}]) == [2]
+    assert [p.name[:9] for p in cache.glob("_lambda_-*.json")] == ["_lambda_-"]
 
 
 def test_the_largest_trainings_start_first_and_the_rest_keep_their_order():
