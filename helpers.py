@@ -287,22 +287,28 @@ def build_cnn(
     layers = keras.layers
 
     stack = [keras.Input(shape=input_shape)]
-    if augment:  # active in training only
-        fill = {"fill_mode": "constant"}
-        stack += [layers.RandomFlip("horizontal"), layers.RandomRotation(0.05, **fill)]
-        stack += [layers.RandomTranslation(0.1, 0.1, **fill), layers.RandomZoom(0.1, **fill)]
+    if augment:
+        stack += [
+            layers.RandomFlip("horizontal"),
+            layers.RandomRotation(0.05, fill_mode="constant"),
+            layers.RandomTranslation(0.1, 0.1, fill_mode="constant"),
+            layers.RandomZoom(0.1, fill_mode="constant"),
+        ]
     for f in filters:
         stack += [layers.Conv2D(f, (3, 3), activation="relu", padding=padding), layers.MaxPooling2D((2, 2))]
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
-        raise ParameterError(f"classes must be a whole number of at least 2, got {classes!r}")
+        raise ValueError(f"classes must be a whole number of at least 2, got {classes!r}")
     binary = classes == 2
     stack += [layers.Flatten(), layers.Dense(dense, activation="relu")]
     stack += [
         layers.Dense(1, activation="sigmoid") if binary else layers.Dense(classes, activation="softmax")
     ]
     model = keras.Sequential(stack, name=name)
-    loss = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
-    model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
+    model.compile(
+        optimizer="adam",
+        metrics=["accuracy"],
+        loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
+    )
     return model
 
 
