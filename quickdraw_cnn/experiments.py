@@ -148,7 +148,8 @@ def _read(path, key):
 
 def _store(path, key, result, what):
     """Write ``result`` with its key, version and checksum to ``path``; return it as JSON gives it
-    back. A result JSON cannot hold (or None) raises before anything is written."""
+    back. A result JSON cannot hold (or None) raises before anything is written; a cache that
+    cannot be written (read-only, full) is named in one line and the result still returned."""
     try:
         plain = json.loads(json.dumps(result, default=_as_json))
     except (TypeError, ValueError) as error:
@@ -160,7 +161,11 @@ def _store(path, key, result, what):
             f"{what} returned what the experiment cache cannot store ({problem}): return numbers, "
             "strings, lists and dicts of them"
         )
-    write_json(path, {"key": key, "version": key["version"], "checksum": _digest(plain), "result": plain})
+    entry = {"key": key, "version": key["version"], "checksum": _digest(plain), "result": plain}
+    try:
+        write_json(path, entry)
+    except OSError as error:  # a read-only or full cache: the result is right, only not kept
+        print(f"experiment cache: {what} not kept ({error})", file=sys.stderr, flush=True)
     return plain
 
 

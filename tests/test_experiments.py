@@ -116,6 +116,19 @@ def test_nothing_empty_or_unstorable_is_written(cache):
     assert [p.name[:9] for p in cache.glob("_lambda_-*.json")] == ["_lambda_-"]
 
 
+def test_a_cache_that_cannot_be_written_is_named_and_the_result_still_returned(cache, monkeypatch, capfd):
+    from quickdraw_cnn import files
+
+    def read_only(path, obj):
+        raise files.write_error(path, OSError(30, "Read-only file system"))
+
+    monkeypatch.setattr(experiments, "write_json", read_only)
+    assert experiments.run(_returns, [{"value": 7}]) == [7]
+    err = capfd.readouterr().err
+    assert "experiment cache: _returns(value=7) not kept (could not write" in err and err.count("\n") == 1
+    assert not cache.exists() or list(cache.iterdir()) == []
+
+
 def test_the_largest_trainings_start_first_and_the_rest_keep_their_order():
     data = {"train": (None, np.repeat([0, 1], 16))}  # 32 drawings, 16 of each label
     calls = [
