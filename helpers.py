@@ -13,171 +13,27 @@ Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from quickdraw_cnn import files
+from quickdraw_cnn import experiments, files
 
 # ---------------------------------------------------------------- data ----
 # Loading drawings (folder, cache, Range download) is the data client's: quickdraw_cnn/data.py.
 from quickdraw_cnn.data import load_drawings
-from quickdraw_cnn.errors import QuickDrawError
+from quickdraw_cnn.environment import import_tensorflow_quietly
+from quickdraw_cnn.errors import MissingArtifactError, ParameterError
 from quickdraw_cnn.files import shown_path, write_json
 
 IMAGE_SHAPE = (28, 28, 1)
 
 
-def _import_tensorflow_quietly():
-    """Import TensorFlow with its start-up log lines (written before its logging is set up,
-    whatever TF_CPP_MIN_LOG_LEVEL says) sent to /dev/null, so notebooks and CI stay readable."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    try:
-        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    except OSError:
-        import tensorflow  # noqa: F401
-
-        return
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-_import_tensorflow_quietly()
+import_tensorflow_quietly()
 import keras  # noqa: E402  (after TensorFlow's quiet import)
 
-
-class MissingArtifactError(QuickDrawError, FileNotFoundError):
-    """A chapter's input is missing: an earlier chapter has not been run.
-
-    Used by artifact, load_split and load_model: a chapter run too early stops with it,
-    naming the chapter to run first.
-    """
-
-
-class ParameterError(QuickDrawError, ValueError):
-    """A notebook parameter that makes no sense; the message names it and says what to give.
-
-    Used by check_parameters (every chapter calls it on its parameters).
-    """
-
-
 # ------------------------------------------------------------- dataset ----
-
-
-def check_parameters(
-    categories=None,
-    n_per_class=None,
-    test_fraction=None,
-    epochs=None,
-    seed=None,
-    validation_fraction=None,
-    **more,
-):
-    """Stop early, saying what to change, on parameters that make no sense (None: not checked).
-
-    Beyond the named ones, any of these may be passed by name: whole numbers ``batch_size``,
-    ``improved_epochs``, ``wide_epochs``, ``filters``, ``unseen_n``, ``eval_n``, ``occlusion_patch``
-    (at least 1), ``eval_offset``, ``unseen_offset`` (at least 0); lists ``sizes`` (whole
-    numbers, at least 1), ``seeds`` and ``wide_seeds`` (at least 0), ``filter_grid`` (at least 1),
-    ``class_counts`` (at least 2); ``classes`` (at least two different names); ``eval_data_dir``
-    and ``data_dir`` (empty, or a folder that exists). Every problem is reported at once, each with
-    the parameter's name.
-
-    Explained in 02_preprocessing.ipynb
-    """
-
-    def whole(value, low):
-        return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= low
-
-    problems = []
-    if categories is not None and (
-        not isinstance(categories, (list, tuple))
-        or len(categories) != 2
-        or len(set(categories)) != 2
-        or not all(isinstance(c, str) and c for c in categories)
-    ):
-        problems.append(
-            f"categories must be two different category names, e.g. ['apple', 'banana'], got {categories!r}"
-        )
-    numbers = [("n_per_class", n_per_class, 1), ("epochs", epochs, 1), ("seed", seed, 0)]
-    unknown = set(more) - set(_WHOLE) - set(_LISTS) - {"classes", "eval_data_dir", "data_dir"}
-    if unknown:
-        raise TypeError(f"check_parameters knows no parameter(s) {sorted(unknown)}")
-    numbers += [(name, more[name], _WHOLE[name]) for name in _WHOLE if name in more]
-    for name, value, low in numbers:
-        if value is not None and not whole(value, low):
-            problems.append(f"{name} must be a whole number >= {low}, got {value!r}")
-    for name, low in _LISTS.items():
-        value = more.get(name)
-        if value is not None and (
-            not isinstance(value, (list, tuple)) or not value or not all(whole(v, low) for v in value)
-        ):
-            problems.append(
-                f"{name} must be a non-empty list of whole numbers >= {low}, "
-                + f"e.g. {_EXAMPLES[name]}, got {value!r}"
-            )
-    classes = more.get("classes")
-    if classes is not None and (
-        not isinstance(classes, (list, tuple))
-        or len(classes) < 2
-        or len(set(classes)) != len(classes)
-        or not all(isinstance(c, str) and c.strip() for c in classes)
-    ):
-        problems.append(f"classes must be a list of at least two different category names, got {classes!r}")
-    for name in ("eval_data_dir", "data_dir"):
-        folder = more.get(name)
-        if folder and not (isinstance(folder, (str, os.PathLike)) and Path(folder).expanduser().is_dir()):
-            problems.append(
-                f"{name} names no folder: {str(folder)!r} (give a folder of <category>.npy files, or '')"
-            )
-    if test_fraction is not None and not (isinstance(test_fraction, (int, float)) and 0 < test_fraction < 1):
-        problems.append(
-            f"test_fraction must be between 0 and 1 (0.16667 gives 500 of 3,000), got {test_fraction!r}"
-        )
-    elif test_fraction is not None and whole(n_per_class, 1):
-        n_test = round(2 * n_per_class * test_fraction)
-        if n_test < 2 or 2 * n_per_class - n_test < 2:
-            problems.append(
-                f"n_per_class={n_per_class} with test_fraction={test_fraction} leaves a "
-                "split with fewer than 2 drawings: use more drawings"
-            )
-    if validation_fraction is not None and not (
-        isinstance(validation_fraction, (int, float)) and 0 <= validation_fraction < 1
-    ):
-        problems.append(
-            f"validation_fraction must be in [0, 1) (0 fits on all training drawings), "
-            f"got {validation_fraction!r}"
-        )
-    if problems:
-        raise ParameterError("bad parameter: " + "; ".join(problems))
-
-
-_WHOLE = {
-    "batch_size": 1,
-    "improved_epochs": 1,
-    "wide_epochs": 1,
-    "filters": 1,
-    "unseen_n": 1,
-    "eval_n": 1,
-    "occlusion_patch": 1,
-    "eval_offset": 0,
-    "unseen_offset": 0,
-}
-_LISTS = {"sizes": 1, "seeds": 0, "wide_seeds": 0, "filter_grid": 1, "class_counts": 2}
-_EXAMPLES = {
-    "sizes": "[50, 100]",
-    "seeds": "[0, 1]",
-    "wide_seeds": "[0]",
-    "filter_grid": "[2, 4, 8]",
-    "class_counts": "[2, 4, 8, 14]",
-}
 
 
 def load_classes(categories, n_per_class, offset=0, data_dir=None):
@@ -207,13 +63,19 @@ def scale(x):
 
 
 def split(x, y, test_fraction, seed):
-    """Shuffled, stratified train/test split: ``round(test_fraction * N)`` drawings for test.
+    """Shuffled, stratified train/test split: ``round(test_fraction * N)`` drawings for test
+    (a ParameterError if either part would hold fewer than 2).
 
     Explained in 02_preprocessing.ipynb
     """
     from sklearn.model_selection import train_test_split
 
     n_test = round(len(y) * test_fraction)
+    if min(n_test, len(y) - n_test) < 2:
+        raise ParameterError(
+            f"test_fraction={test_fraction} of {len(y)} drawings leaves a split with fewer than 2 "
+            "drawings: use more drawings or another test_fraction"
+        )
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=n_test, stratify=y, random_state=seed)
     return {"x_train": x_tr, "y_train": y_tr, "x_test": x_te, "y_test": y_te}
 
@@ -274,21 +136,6 @@ def load_json(path):
     return json.loads(Path(path).read_text())
 
 
-def fingerprint(*arrays):
-    """A short hash of arrays' contents, to tell whether two results came from the same data.
-
-    Explained in 04_training.ipynb
-    """
-    import hashlib
-
-    digest = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        digest.update(f"{a.dtype}{a.shape}".encode())
-        digest.update(a.tobytes())
-    return digest.hexdigest()[:16]
-
-
 def load_split(artifacts_dir, categories=None):
     """The split 02 saved: x_train, y_train, x_test, y_test, categories, n_per_class, seed,
     test_fraction, and its ``fingerprint``.
@@ -307,7 +154,9 @@ def load_split(artifacts_dir, categories=None):
             f"{shown_path(path)} holds {data['categories']}, not {list(categories)}: run "
             "02_preprocessing.ipynb again with the same categories."
         )
-    data["fingerprint"] = fingerprint(data["x_train"], data["y_train"], data["x_test"], data["y_test"])
+    data["fingerprint"] = experiments.fingerprint(
+        data["x_train"], data["y_train"], data["x_test"], data["y_test"]
+    )
     return data
 
 
@@ -324,7 +173,7 @@ def conv_output_size(n_in, kernel_size, strides=1, padding="valid"):
         return (n_in - kernel_size) // strides + 1
     if padding == "same":
         return -(-n_in // strides)
-    raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+    raise ParameterError(f"padding must be 'valid' or 'same', got {padding!r}")
 
 
 def conv_params(kernel_size, in_channels, filters):
@@ -364,7 +213,7 @@ def shape_table(layers, input_shape=IMAGE_SHAPE, padding="valid"):
         elif kind == "dense":
             params, shape = dense_params(shape[-1], args[0]), (args[0],)
         else:
-            raise ValueError(f"unknown layer kind {kind!r}")
+            raise ParameterError(f"unknown layer kind {kind!r}")
         rows.append((kind, shape, params))
     return rows
 
@@ -375,14 +224,8 @@ def keras_shape_table(model):
     Explained in 03_cnn_architecture.ipynb
     """
     kinds = {"Conv2D": "conv", "MaxPooling2D": "pool", "Flatten": "flatten", "Dense": "dense"}
-    return [
-        (
-            kinds.get(type(layer).__name__, type(layer).__name__),
-            tuple(layer.output.shape[1:]),
-            layer.count_params(),
-        )
-        for layer in model.layers
-    ]
+    named = [(kinds.get(type(layer).__name__, type(layer).__name__), layer) for layer in model.layers]
+    return [(kind, tuple(layer.output.shape[1:]), layer.count_params()) for kind, layer in named]
 
 
 # ---------------------------------------------------------------- model ----
@@ -405,7 +248,6 @@ def set_seed(seed):
 
     Explained in 04_training.ipynb
     """
-    import keras
     import tensorflow as tf
 
     keras.utils.set_random_seed(int(seed))
@@ -484,7 +326,7 @@ def model_names(model):
     if model == "both":
         return list(CONFIGS)
     if model not in CONFIGS:
-        raise ValueError(f"model must be one of {sorted(CONFIGS)} or 'both', got {model!r}")
+        raise ParameterError(f"model must be one of {sorted(CONFIGS)} or 'both', got {model!r}")
     return [model]
 
 
@@ -531,15 +373,9 @@ def history_record(fit, timer, name, n_fit, n_validation, batch_size, seed):
     """
     history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
     history.update(
-        epoch_seconds=timer.seconds,
-        fit_seconds=timer.total,
-        n_fit=n_fit,
-        n_validation=n_validation,
-        model=name,
-        epochs_run=len(timer.seconds),
-        batch_size=batch_size,
-        seed=seed,
+        epoch_seconds=timer.seconds, fit_seconds=timer.total, n_fit=n_fit, n_validation=n_validation
     )
+    history.update(model=name, epochs_run=len(timer.seconds), batch_size=batch_size, seed=seed)
     return history
 
 
@@ -551,26 +387,62 @@ def train(
     04_training.ipynb writes out: set_seed, validation_slice, build, ``fit`` with an EpochTimer.
 
     Returns (model, history): Keras' per-epoch metrics plus ``epoch_seconds``, ``fit_seconds``.
-    ``epochs``, ``batch_size`` and ``validation_fraction`` are checked first (check_parameters).
     Explained in 04_training.ipynb
     """
-    check_parameters(epochs=epochs, validation_fraction=validation_fraction, batch_size=batch_size)
     set_seed(seed)
     name = config if isinstance(config, str) else "custom"
     x_fit, y_fit, val = validation_slice(x_train, y_train, validation_fraction, seed)
     model = build_cnn(name=name, classes=classes, **(CONFIGS[config] if isinstance(config, str) else config))
     timer = EpochTimer()
-    fit = model.fit(
-        scale(x_fit),
-        y_fit,
-        epochs=epochs,
-        batch_size=batch_size,
-        validation_data=None if val is None else (scale(val[0]), val[1]),
-        callbacks=[timer],
-        verbose=verbose,
-    )
+    validation = None if val is None else (scale(val[0]), val[1])
+    options = {"epochs": epochs, "batch_size": batch_size, "callbacks": [timer], "verbose": verbose}
+    fit = model.fit(scale(x_fit), y_fit, validation_data=validation, **options)
     n_validation = 0 if val is None else len(val[1])
     return model, history_record(fit, timer, name, len(y_fit), n_validation, batch_size, seed)
+
+
+_train = train  # train_and_score's argument ``train`` (a data name) hides the function
+
+
+def train_and_score(
+    config,
+    epochs,
+    train,
+    seed,
+    data,
+    score=(),
+    batch_size=32,
+    classes=2,
+    validation=0.0,
+    top3=False,
+    onnx=False,
+):
+    """Train ``config`` (a name in CONFIGS or a dict of build_cnn arguments) for ``epochs`` with
+    ``seed`` on ``data[train]`` (``data``: {name: (images, labels)}), limited to labels below
+    ``classes``; score it on each name in ``score``: accuracy for 2 classes, the top-3 labels per
+    drawing for more (also for 2 with ``top3``). Also the fit seconds, loss per epoch, epochs run
+    and number of weights; with ``onnx`` the network as ONNX text. ``validation``: as train's
+    validation_fraction. A task for experiments.run: ``run(train_and_score, calls, data=data)``.
+
+    Explained in 06_experiments.ipynb
+    """
+    from quickdraw_cnn import export
+
+    kept = {name: (x[y < classes], y[y < classes]) for name, (x, y) in data.items()}
+    net, history = _train(config, *kept[train], epochs, batch_size, validation, seed, 0, classes)
+    result = {"seconds": history["fit_seconds"], "loss": history["loss"], "params": net.count_params()}
+    result["epochs_run"] = history["epochs_run"]
+    for name in score:
+        x, y = kept[name]
+        if classes == 2 and not top3:
+            result[name] = accuracy(predict_proba(net, x), y)
+            continue
+        p = net.predict(scale(x), batch_size=256, verbose=0)  # as multiclass.predict does
+        p = np.concatenate([1 - p, p], axis=1) if p.shape[1] == 1 else p  # two: class 1 has p
+        result[name] = np.argsort(-p, axis=1)[:, :3].tolist()  # the top 3, most probable first
+    if onnx:
+        result["onnx"] = export.onnx_text(net)
+    return result
 
 
 # ------------------------------------------------------------- plotting ----
@@ -664,8 +536,6 @@ def logits(model, inputs):
 
     Explained in 05_evaluation.ipynb
     """
-    import keras
-
     features = keras.Model(model.inputs, model.layers[-2].output).predict(inputs, verbose=0)
     kernel, bias = model.layers[-1].get_weights()
     return (features @ kernel + bias).ravel()
@@ -679,43 +549,13 @@ def model_metrics(name, model, split):
     """
     from sklearn.metrics import roc_auc_score
 
-    p_test, p_train = predict_proba(model, split["x_test"]), predict_proba(model, split["x_train"])
-    y_test, y_train = split["y_test"], split["y_train"]
-    return {
-        "model": name,
-        "categories": list(split["categories"]),
-        "split": split["fingerprint"],
-        "test": {
-            "accuracy": accuracy(p_test, y_test),
-            "accuracy_astype_int": accuracy_astype_int(p_test, y_test),
-            "auc": float(roc_auc_score(y_test, p_test)),
-            "n": int(len(y_test)),
-        },
-        "train": {"accuracy": accuracy(p_train, y_train), "n": int(len(y_train))},
-    }
-
-
-def widget_frontend():
-    """Whether a notebook frontend that shows widgets runs this kernel: JupyterLab, Notebook 7 or
-    another Jupyter server (which sets ``JPY_SESSION_NAME`` for its kernels), VS Code or Colab.
-    Headless runs (papermill, nbval, CI) have none, so a chapter builds its widget only when this
-    is true: a widget nobody can show is never built, and never waited for. Kernels that the runner
-    (series.py) or the tests start are headless whatever their environment says
-    (``QUICKDRAW_HEADLESS``: a run started from inside JupyterLab inherits its ``JPY_SESSION_NAME``).
-
-    Explained in 05_evaluation.ipynb
-    """
-    import sys
-
-    if os.environ.get("QUICKDRAW_HEADLESS"):
-        return False
-
-    if "google.colab" in sys.modules:
-        return True
-    shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
-    if shell is None or not hasattr(shell, "kernel"):
-        return False
-    return bool(os.environ.get("JPY_SESSION_NAME")) or "__vsc_ipynb_file__" in shell.user_ns
+    p_test, y_test = predict_proba(model, split["x_test"]), split["y_test"]
+    p_train, y_train = predict_proba(model, split["x_train"]), split["y_train"]
+    test = {"accuracy": accuracy(p_test, y_test), "accuracy_astype_int": accuracy_astype_int(p_test, y_test)}
+    test.update(auc=float(roc_auc_score(y_test, p_test)), n=int(len(y_test)))
+    train = {"accuracy": accuracy(p_train, y_train), "n": int(len(y_train))}
+    record = {"model": name, "categories": list(split["categories"]), "split": split["fingerprint"]}
+    return {**record, "test": test, "train": train}
 
 
 def load_model(artifacts_dir, name, split=None):
@@ -724,11 +564,8 @@ def load_model(artifacts_dir, name, split=None):
 
     Explained in 05_evaluation.ipynb
     """
-    import keras
-
-    path = artifact(
-        artifacts_dir, f"model_{name}.keras", made_by=f"04_training.ipynb (with model = {name!r})"
-    )
+    run_04 = f"04_training.ipynb (with model = {name!r})"
+    path = artifact(artifacts_dir, f"model_{name}.keras", made_by=run_04)
     if split is not None:
         history = load_json(artifact(artifacts_dir, f"history_{name}.json", made_by="04_training.ipynb"))
         if history.get("split") != split["fingerprint"]:
@@ -737,13 +574,6 @@ def load_model(artifacts_dir, name, split=None):
                 f"since): run 04_training.ipynb again (with model = {name!r})."
             )
     return keras.models.load_model(path)
-
-
-class OverlapError(QuickDrawError, ValueError):
-    """An independent sample shares drawings with the rows a model trained or was tested on.
-
-    Used by check_independent
-    """
 
 
 def check_independent(sample, **used):
@@ -760,7 +590,7 @@ def check_independent(sample, **used):
         shared = [(where[r.tobytes()], j) for j, r in enumerate(rows) if r.tobytes() in where]
         if shared:
             pairs = ", ".join(f"sample row {i} = {name} row {j}" for i, j in shared[:3])
-            raise OverlapError(
+            raise ParameterError(
                 f"the independent sample holds {len(shared)} of the {name} drawings ({pairs}, ...): "
                 "it would not be independent; take its rows from elsewhere (eval_offset, eval_data_dir)"
             )

@@ -26,7 +26,7 @@ import traitlets
 import helpers
 from quickdraw_cnn import sketches
 from quickdraw_cnn.data import find_category_file, load_drawings
-from quickdraw_cnn.errors import QuickDrawError
+from quickdraw_cnn.errors import MissingArtifactError, QuickDrawError
 from quickdraw_cnn.occlusion import colour_occlusion, log_odds_function, occlusion_map
 
 # ------------------------------------------------------- predictions ----
@@ -40,8 +40,8 @@ def load_models(artifacts_dir, categories):
     """
     try:
         split = helpers.load_split(artifacts_dir, categories)
-    except helpers.MissingArtifactError as err:
-        raise helpers.MissingArtifactError(
+    except MissingArtifactError as err:
+        raise MissingArtifactError(
             f"no trained model yet: run 02_preprocessing.ipynb, then 04_training.ipynb first ({err})"
         ) from err
     models, notes = {}, []
@@ -49,10 +49,10 @@ def load_models(artifacts_dir, categories):
         if (Path(artifacts_dir) / f"model_{name}.keras").is_file():
             try:
                 models[name] = helpers.load_model(artifacts_dir, name, split)
-            except helpers.MissingArtifactError as err:
+            except MissingArtifactError as err:
                 notes.append(str(err))
     if not models:
-        raise helpers.MissingArtifactError(
+        raise MissingArtifactError(
             "no trained model yet: run 04_training.ipynb first (after 01 and 02). " + " ".join(notes)
         )
     return models, notes

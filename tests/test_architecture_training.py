@@ -72,12 +72,6 @@ def test_set_seed_turns_on_op_determinism():
     assert np.array_equal(a, tf.random.uniform((3,)).numpy())
 
 
-def test_a_batch_size_of_zero_is_refused():
-    with pytest.raises(ValueError, match="batch_size must be a whole number >= 1"):
-        helpers.check_parameters(batch_size=0)
-    helpers.check_parameters(batch_size=32)
-
-
 def test_chapter_04s_recipe_is_what_train_does(data_dir):
     """The training cell's steps, written out as 04 writes them, give the weights and the history
     of helpers.train on the same drawings and seed."""

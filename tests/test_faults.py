@@ -61,28 +61,6 @@ def test_save_split_round_trips(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "kwargs, word",
-    [
-        ({"batch_size": 0}, "batch_size must be a whole number >= 1, got 0"),
-        ({"batch_size": -4}, "batch_size"),
-        ({"class_counts": ["two"]}, "class_counts must be a non-empty list of whole numbers >= 2"),
-        ({"eval_offset": -1}, "eval_offset"),
-        ({"sizes": []}, "sizes"),
-        ({"classes": ["apple"]}, "classes"),
-        ({"eval_data_dir": "/nonexistent/dir"}, "eval_data_dir names no folder: '/nonexistent/dir'"),
-    ],
-)
-def test_more_parameters_are_checked_by_name(kwargs, word):
-    with pytest.raises(helpers.ParameterError, match=word.replace("[", r"\[")):
-        helpers.check_parameters(**kwargs)
-
-
-def test_train_refuses_batch_size_zero():
-    with pytest.raises(helpers.ParameterError, match="batch_size"):
-        helpers.train("origin", np.zeros((4, 784), np.uint8), np.array([0, 1, 0, 1]), 1, batch_size=0)
-
-
-@pytest.mark.parametrize(
     "params, word",
     [
         ({"class_counts": ["two"]}, "class_counts must be like its default"),

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import helpers
-from quickdraw_cnn.errors import QuickDrawError
-from quickdraw_cnn.experiments import cached, cached_call, experiment_cache_dir
+from quickdraw_cnn import environment
+from quickdraw_cnn.errors import MissingArtifactError, ParameterError, QuickDrawError
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 
@@ -76,34 +76,11 @@ def test_validation_slice_comes_from_training_data_only():
     assert none is None and same_x is x
 
 
-@pytest.mark.parametrize(
-    "kwargs, word",
-    [
-        ({"categories": ["apple"]}, "categories"),
-        ({"categories": ["apple", "apple"]}, "categories"),
-        ({"n_per_class": 0}, "n_per_class"),
-        ({"n_per_class": 2.5}, "n_per_class"),
-        ({"epochs": -1}, "epochs"),
-        ({"test_fraction": 1.2}, "test_fraction"),
-        ({"validation_fraction": 1}, "validation_fraction"),
-        ({"seed": -3}, "seed"),
-        ({"n_per_class": 1, "test_fraction": 0.5}, "fewer than 2"),
-    ],
-)
-def test_nonsense_parameters_are_refused(kwargs, word):
-    with pytest.raises(ValueError, match=word):
-        helpers.check_parameters(**kwargs)
-
-
-def test_sensible_parameters_pass():
-    helpers.check_parameters(
-        categories=["apple", "banana"],
-        n_per_class=1500,
-        test_fraction=0.16667,
-        epochs=25,
-        seed=0,
-        validation_fraction=0,
-    )
+def test_a_split_too_small_for_two_parts_is_refused():
+    x, y = np.zeros((4, 784), np.uint8), np.array([1, 1, 0, 0])
+    with pytest.raises(ParameterError, match="test_fraction=0.25 of 4 drawings leaves .* fewer than 2"):
+        helpers.split(x, y, 0.25, seed=0)
+    assert len(helpers.split(x, y, 0.5, seed=0)["y_test"]) == 2
 
 
 def test_model_names():
@@ -114,9 +91,9 @@ def test_model_names():
 
 
 def test_missing_artifact_names_the_chapter(tmp_path):
-    with pytest.raises(helpers.MissingArtifactError, match="02_preprocessing.ipynb"):
+    with pytest.raises(MissingArtifactError, match="02_preprocessing.ipynb"):
         helpers.load_split(tmp_path)
-    with pytest.raises(helpers.MissingArtifactError, match="04_training.ipynb"):
+    with pytest.raises(MissingArtifactError, match="04_training.ipynb"):
         helpers.load_model(tmp_path, "origin")
 
 
@@ -130,7 +107,7 @@ def test_load_split_refuses_other_categories(tmp_path):
         y_test=np.zeros(1),
     )
     assert helpers.load_split(tmp_path)["categories"] == ["cat", "dog"]
-    with pytest.raises(helpers.MissingArtifactError, match="same categories"):
+    with pytest.raises(MissingArtifactError, match="same categories"):
         helpers.load_split(tmp_path, ["apple", "banana"])
 
 
@@ -151,28 +128,6 @@ def test_seeding_makes_training_repeatable(data_dir):
         for _ in range(2)
     ]
     assert runs[0] == pytest.approx(runs[1], rel=1e-5)
-
-
-def test_cached_computes_once_per_key_and_survives_a_corrupt_file(tmp_path):
-    calls = []
-    compute = lambda: calls.append(1) or {"accuracy": 0.5}  # noqa: E731
-    assert cached(tmp_path, {"a": 1}, compute) == {"accuracy": 0.5}
-    assert cached(tmp_path, {"a": 1}, compute) == {"accuracy": 0.5}
-    assert len(calls) == 1
-    cached(tmp_path, {"a": 2}, compute)
-    assert len(calls) == 2
-    for f in tmp_path.glob("*.json"):
-        f.write_text("{not json")
-    with pytest.warns(UserWarning, match=r"experiment cache entry .*\.json is unreadable"):
-        assert cached(tmp_path, {"a": 1}, compute) == {"accuracy": 0.5}
-    assert len(calls) == 3
-
-
-def test_fingerprint_tells_data_apart():
-    a = np.arange(10)
-    assert helpers.fingerprint(a) == helpers.fingerprint(a.copy())
-    assert helpers.fingerprint(a) != helpers.fingerprint(a[::-1])
-    assert helpers.fingerprint(a) != helpers.fingerprint(a.astype(np.int8))
 
 
 def test_save_json_writes_numpy_values_as_plain_json(tmp_path):
@@ -207,7 +162,15 @@ def test_helpers_re_exports_nothing():
 
 # What helpers itself calls from the data client (imported to use, not offered to the chapters:
 # test_no_chapter_reaches_the_library_through_helpers checks that).
-HELPERS_OWN_IMPORTS = {"QuickDrawError", "load_drawings", "shown_path", "write_json"}
+HELPERS_OWN_IMPORTS = {
+    "MissingArtifactError",
+    "ParameterError",
+    "QuickDrawError",
+    "load_drawings",
+    "shown_path",
+    "write_json",
+    "import_tensorflow_quietly",
+}
 
 
 def test_no_chapter_reaches_the_library_through_helpers():
@@ -233,7 +196,7 @@ def test_the_sketches_load_no_tensorflow():
 
 
 def test_artifact_errors_are_quickdraw_errors_too():
-    assert issubclass(helpers.MissingArtifactError, QuickDrawError)
+    assert issubclass(MissingArtifactError, QuickDrawError)
 
 
 @pytest.mark.parametrize("module_name", MODULES)
@@ -258,33 +221,18 @@ def test_every_public_function_names_the_chapter_that_explains_it(module_name):
         assert named[0] in chapters, f"{module_name}.{name} names {named[0]}, which does not exist"
 
 
-def test_experiment_cache_is_shared_and_movable(tmp_path, monkeypatch):
-    monkeypatch.setenv("QUICKDRAW_EXPERIMENT_CACHE", str(tmp_path / "exp"))
-    assert experiment_cache_dir() == tmp_path / "exp"
-    cached(experiment_cache_dir(), {"k": 1}, lambda: 42)
-    assert len(list((tmp_path / "exp").glob("*.json"))) == 1
-    monkeypatch.delenv("QUICKDRAW_EXPERIMENT_CACHE")
-    assert experiment_cache_dir() == REPO_DIR / "cache" / "experiments"  # not created by asking
-
-
-CALLS = []
-
-
-def _count_calls(x, seed):
-    CALLS.append(seed)
-    return {"sum": int(x.sum()) + seed}
-
-
-def test_cached_call_keys_on_the_function_and_its_arguments(tmp_path, monkeypatch):
-    monkeypatch.setenv("QUICKDRAW_EXPERIMENT_CACHE", str(tmp_path))
-    CALLS.clear()
-    x = np.arange(6)
-    assert cached_call(_count_calls, x=x, seed=1) == {"sum": 16} and CALLS == [1]
-    assert cached_call(_count_calls, x=x.copy(), seed=1) == {"sum": 16} and CALLS == [1]  # same bytes
-    assert cached_call(_count_calls, x=x + 1, seed=1) == {"sum": 22} and CALLS == [1, 1]
-    assert cached_call(_count_calls, x=x, seed=2) == {"sum": 17} and CALLS == [1, 1, 2]
-
-
 def test_widget_frontend_is_false_outside_a_notebook_frontend(monkeypatch):
     monkeypatch.setenv("JPY_SESSION_NAME", "05_evaluation.ipynb")
-    assert helpers.widget_frontend() is False  # no IPython kernel runs this test
+    assert environment.widget_frontend() is False  # no IPython kernel runs this test
+
+
+def test_an_independent_sample_that_overlaps_is_refused_row_by_row():
+    rng = np.random.default_rng(0)
+    x_train, x_test = rng.integers(0, 256, (2, 32, 28, 28, 1), dtype=np.uint8)
+    assert helpers.check_independent(x_test[:8], training=x_train) is not None
+    with pytest.raises(
+        ParameterError, match=r"holds 1 of the training drawings \(sample row 2 = training row 5"
+    ):
+        helpers.check_independent(np.concatenate([x_test[:2], x_train[5:6]]), training=x_train, test=x_test)
+    with pytest.raises(ParameterError, match="test row 0"):
+        helpers.check_independent(x_test[:1].reshape(1, -1), training=x_train, test=x_test)

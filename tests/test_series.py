@@ -279,7 +279,7 @@ def test_an_independent_sample_that_overlaps_the_split_is_refused_row_by_row(
             ["05"],
             log=quiet,
         )
-    assert err.value.ename == "OverlapError"  # rows named:
+    assert err.value.ename == "ParameterError"  # rows named:
     assert re.search(r"sample row \d+ = (training|test) row \d+", err.value.evalue)
     mine = tmp_path / "mine"
     mine.mkdir()
