@@ -121,3 +121,23 @@ def test_the_jupyterlab_pad_says_what_the_rule_says(three_way, tmp_path):
     pad = sketchpad.SketchPad(tmp_path, models={"origin": helpers.build_origin()})
     pad.strokes = [[(140 + 80 * np.cos(t)).tolist(), (140 + 80 * np.sin(t)).tolist()]]
     assert pad.result["decision"]["answer"] in ("apple", "banana")
+
+
+@pytest.mark.slow
+def test_the_smoke_run_of_09_writes_its_figures_and_its_network(smoke_run, smoke_parameters):
+    """09 at the smoke parameters: not_sure in metrics.json, for the test rows and the extra
+    sample, counted as the parameters say; the network for both pads beside it."""
+    run_dir, _ = smoke_run
+    artifacts = run_dir / "artifacts"
+    figures = json.loads((artifacts / "metrics.json").read_text())["not_sure"]
+    split = helpers.load_split(artifacts)
+    unseen = 6 * smoke_parameters["unseen_n"]  # 09's six unseen categories by default
+    assert figures["test"]["n"] == len(split["y_test"]) + unseen
+    assert figures["independent"]["n"] == 8 * smoke_parameters["ood_n"]  # apple, banana and six more
+    for part in ("test", "independent"):
+        assert 0 <= figures[part]["fpr_at_95"] <= 1 and 0.5 <= figures[part]["accuracy"] <= 1
+        assert 0 <= figures[part]["auroc"] <= 1
+    network, rule = reject.load(artifacts)
+    assert rule == figures["rule"] and network.output_shape == (None, 3)
+    info = json.loads((artifacts / f"model_{reject.NAME}.onnx.json").read_text())
+    assert info["reject"] == rule
