@@ -60,15 +60,17 @@ def load_models(artifacts_dir, categories):
     return models, notes
 
 
-def careful_network(artifacts_dir):
-    """The network with a reject option that 09 saved in ``artifacts_dir`` and its rule, or None.
+def careful_network(artifacts_dir, categories):
+    """The network with a reject option that 09 saved in ``artifacts_dir`` and its rule, or None
+    (also when it tells other categories apart than the pad's).
 
     Used by SketchPad.
     """
     try:
-        return reject.load(artifacts_dir) if artifacts_dir else None
+        network, rule = reject.load(artifacts_dir) if artifacts_dir else (None, None)
     except MissingArtifactError:
         return None
+    return (network, rule) if rule and rule["categories"][:2] == list(categories) else None
 
 
 class Answerer:
@@ -164,7 +166,9 @@ class SketchPad(anywidget.AnyWidget):
                 models, notes = load_models(artifacts_dir, list(categories))
                 if notes:
                     self.message = " ".join(notes)
-            self.answerer = Answerer(models, categories, occlusion_patch, careful_network(artifacts_dir))
+            self.answerer = Answerer(
+                models, categories, occlusion_patch, careful_network(artifacts_dir, categories)
+            )
             empty = "the pad is empty: draw " + " or ".join(map(with_article, categories))
             self.message = self.message or empty
         except QuickDrawError as err:
