@@ -47,7 +47,8 @@ def _categories_asked_for():
             if "parameters" not in cell.get("metadata", {}).get("tags", []):
                 continue
             for node in ast.walk(ast.parse("".join(cell["source"]))):
-                if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) in ("classes", "categories"):
+                name = ast.unparse(node.targets[0]) if isinstance(node, ast.Assign) else ""
+                if name == "classes" or name.endswith("categories"):  # 09: other_, unseen_categories
                     value = ast.literal_eval(node.value) if isinstance(node.value, ast.List) else []
                     names += [n for n in value if isinstance(n, str)]
     return list(dict.fromkeys(names))

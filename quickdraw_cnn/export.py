@@ -111,13 +111,15 @@ def _output_units(data):
         raise ExportError(f"not an ONNX network of onnx_text / onnx_bytes: {type(err).__name__}") from err
 
 
-def save_for_page(artifacts_dir, name, model, categories, made_by=None):
+def save_for_page(artifacts_dir, name, model, categories, made_by=None, reject=None):
     """Save a trained network for the pad of the web pages: ``<artifacts_dir>/model_<name>.onnx``
     and its description ``model_<name>.onnx.json``, each written atomically (never half a file).
     ``categories``: its classes in label order (two for a one-sigmoid network, whose output is
     the first one's probability); ``made_by``: the chapter, shown nowhere but used to order the
     configurations on the page. ``model``: a Keras model, or what ``onnx_text`` made of one.
-    Returns the path of the .onnx file.
+    ``reject``: a reject option's rule (quickdraw_cnn.reject: its threshold and temperature), kept
+    in the description, so that the page says "not sure" as the chapter decided. Returns the path
+    of the .onnx file.
 
     Explained in 04_training.ipynb (used by 08 too, for the pages of tools/build_html.py).
     """
@@ -159,6 +161,7 @@ def save_for_page(artifacts_dir, name, model, categories, made_by=None):
             "input": INPUT_NAME,
             "input_scale": INPUT_SCALE,
             "made_by": made_by,
+            **({"reject": reject} if reject else {}),
         },
     )
     return path

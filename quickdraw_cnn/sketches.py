@@ -303,7 +303,3 @@ def append_drawings(folder, category, bitmaps):
     atomic_save(path, rows)
     return len(rows)
 
-
-# sketchpad.py (the "not sure" helper's file) still names sketches.StrokesError: delete this line
-# at merge, when sketchpad.py says DataError (quickdraw_cnn.errors) instead.
-StrokesError = DataError

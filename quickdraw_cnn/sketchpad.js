@@ -114,7 +114,15 @@ function render({ model, el }) {
     bars.replaceChildren();
     const probs = r.probabilities || {};
     const names = Object.keys(probs);
-    if (names.length) {
+    const d = r.decision;
+    if (d) { // a network with a reject option (09) has the last word: it may say "not sure"
+      const pOther = d.probabilities.other;
+      verdict.textContent = d.answer === "not sure"
+        ? "not sure  (" + d.configuration + ": p(other) = " + pOther.toFixed(3) + ")"
+        : d.answer + "  (" + d.configuration + ": p = " + d.probabilities[d.answer].toFixed(3) + ")";
+      verdict.dataset.label = d.answer;
+      verdict.dataset.p = String(d.answer === "not sure" ? pOther : d.probabilities[d.answer]);
+    } else if (names.length) {
       const p = probs[names[0]], top = p > 0.5 ? cats[0] : cats[1];
       verdict.textContent = top + "  (" + names[0] + ": p = " + (p > 0.5 ? p : 1 - p).toFixed(3) + ")";
       verdict.dataset.label = top;

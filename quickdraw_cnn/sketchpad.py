@@ -11,7 +11,9 @@ set). Setting ``pad.strokes`` from Python takes the very same path, which is how
 headless (papermill, nbval) and how the tests drive it. Nothing raised in a callback escapes: the
 pad shows it in words.
 
-The occlusion map it shows is quickdraw_cnn/occlusion.py's.
+The occlusion map it shows is quickdraw_cnn/occlusion.py's. When 09 has saved a network with a
+reject option in the artifacts (quickdraw_cnn.reject), the pad's verdict is that network's: one of
+the two categories, or "not sure".
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ import numpy as np
 import traitlets
 
 import helpers
-from quickdraw_cnn import sketches
+from quickdraw_cnn import reject, sketches
 from quickdraw_cnn.data import find_category_file, load_drawings
-from quickdraw_cnn.errors import MissingArtifactError, QuickDrawError
+from quickdraw_cnn.errors import DataError, MissingArtifactError, QuickDrawError
 from quickdraw_cnn.occlusion import colour_occlusion, log_odds_function, occlusion_map
 
 # ------------------------------------------------------- predictions ----
@@ -58,15 +60,42 @@ def load_models(artifacts_dir, categories):
     return models, notes
 
 
+def careful_network(artifacts_dir, categories):
+    """The network with a reject option that 09 saved in ``artifacts_dir`` and its rule, or None
+    (also when it tells other categories apart than the pad's).
+
+    Used by SketchPad.
+    """
+    try:
+        network, rule = reject.load(artifacts_dir) if artifacts_dir else (None, None)
+    except MissingArtifactError:
+        return None
+    return (network, rule) if rule and rule["categories"][:2] == list(categories) else None
+
+
 class Answerer:
     """Everything the pad computes for a drawing: bitmap, probabilities, occlusion map.
 
     Used by SketchPad.
     """
 
-    def __init__(self, models, categories, occlusion_patch=6):
+    def __init__(self, models, categories, occlusion_patch=6, careful=None):
         self.models, self.categories, self.patch = dict(models), list(categories), occlusion_patch
         self._log_odds = {name: log_odds_function(m) for name, m in self.models.items()}
+        self.careful = careful  # (calibrated network, rule) of quickdraw_cnn.reject, or None
+
+    def decision(self, image):
+        """The reject option's answer for one (1, 28, 28, 1) uint8 image, or None without one."""
+        if self.careful is None:
+            return None
+        network, rule = self.careful
+        p = network.predict(helpers.scale(image), verbose=0)[0]
+        probabilities = {c: float(v) for c, v in zip(rule["categories"], p)}
+        return {
+            "configuration": reject.NAME,
+            "answer": reject.decide(p, rule)[0],
+            "probabilities": probabilities,
+        }
 
     def answer(self, strokes):
         """A dict: ``bitmap`` (28, 28) uint8, ``probabilities`` {config: p(first category)},
@@ -75,6 +104,7 @@ class Answerer:
         bitmap = sketches.strokes_to_bitmap(strokes)
         image = bitmap.reshape(1, *helpers.IMAGE_SHAPE)
         probabilities = {name: float(1 / (1 + np.exp(-f(image)[0]))) for name, f in self._log_odds.items()}
+        decision = self.decision(image)
         first = next(iter(self._log_odds))
         heat = occlusion_map(self._log_odds[first], bitmap, self.patch)
         return {
@@ -82,6 +112,7 @@ class Answerer:
             "probabilities": probabilities,
             "occlusion": heat,
             "occlusion_model": first,
+            "decision": decision,
             "seconds": time.perf_counter() - start,
         }
 
@@ -135,7 +166,9 @@ class SketchPad(anywidget.AnyWidget):
                 models, notes = load_models(artifacts_dir, list(categories))
                 if notes:
                     self.message = " ".join(notes)
-            self.answerer = Answerer(models, categories, occlusion_patch)
+            self.answerer = Answerer(
+                models, categories, occlusion_patch, careful_network(artifacts_dir, categories)
+            )
             empty = "the pad is empty: draw " + " or ".join(map(with_article, categories))
             self.message = self.message or empty
         except QuickDrawError as err:
@@ -160,9 +193,9 @@ class SketchPad(anywidget.AnyWidget):
         value = proposal["value"]
         try:
             if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
-                raise sketches.StrokesError(f"a drawing is a list of strokes, got {type(value).__name__}")
+                raise DataError(f"a drawing is a list of strokes, got {type(value).__name__}")
             points = [sketches.check_stroke(stroke, k) for k, stroke in enumerate(value, 1)]
-        except sketches.StrokesError as err:
+        except DataError as err:
             self.message = f"drawing refused: {err}"
             self.seq += 1
             return self.strokes
@@ -173,7 +206,7 @@ class SketchPad(anywidget.AnyWidget):
         """Add one stroke (``[[x...], [y...]]`` or with a third list of times), as the browser does."""
         try:
             points = sketches.check_stroke(stroke, len(self.strokes or []) + 1)
-        except sketches.StrokesError as err:
+        except DataError as err:
             self.message = f"stroke ignored: {err}"
             return
         self.strokes = [*(self.strokes or []), [points[:, 0].tolist(), points[:, 1].tolist()]]
@@ -261,6 +294,7 @@ class SketchPad(anywidget.AnyWidget):
             "probabilities": answer["probabilities"],
             "occlusion_rgb": rgb.ravel().tolist(),
             "occlusion_model": answer["occlusion_model"],
+            "decision": answer["decision"],
             "seconds": answer["seconds"],
         }
         self.message = ""

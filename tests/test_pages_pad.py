@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import helpers
-from quickdraw_cnn import export
+from quickdraw_cnn import export, reject
 from quickdraw_cnn.data import load_drawings
 from quickdraw_cnn.sketches import render_strokes, strokes_to_bitmap
 from quickdraw_cnn.strokes import load_pairs
@@ -36,6 +36,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 REPO_DIR = Path(__file__).resolve().parents[1]
 SHARED = REPO_DIR.parent / "shared" / "quickdraw"  # strokes and Google's bitmaps of them
 RESULTS = REPO_DIR / "runs" / "pages-test"
+# The committed "not sure" network on Google's strokes (the last test): issue 26's targets are 70%
+# "not sure" and 95% right; 60 + 20 drawings cannot resolve a few points, so these bounds guard
+# against a network that lost the rule, and the measured shares are written and reported.
+MIN_NOT_SURE, MIN_RIGHT = 0.60, 0.90
 sys.path.insert(0, str(REPO_DIR / "tools"))
 import build_html  # noqa: E402
 
@@ -95,6 +99,27 @@ def train_and_export(artifacts, data_dir):
     return models
 
 
+def train_careful(artifacts, data_dir):
+    """A network with a reject option as 09 saves it (three logits: apple, banana, other =
+    rainbow; a temperature; a threshold), trained briefly. Returns its calibrated Keras model."""
+    import keras
+
+    x = np.concatenate([load_drawings(c, 300, data_dir=data_dir) for c in ("apple", "banana", "rainbow")])
+    helpers.set_seed(0)
+    net = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1)),
+            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+        ]
+        + [keras.layers.Flatten(), keras.layers.Dense(3)]
+    )
+    net.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    net.fit(helpers.scale(helpers.to_images(x)), np.repeat(np.arange(3), 300), epochs=2, verbose=0)
+    rule = reject.save(artifacts, net, 1.5, 0.6, ["apple", "banana"])
+    return reject.calibrated(net, 1.5), rule
+
+
 class Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -110,6 +135,7 @@ def served(tmp_path_factory, data_dir):
     tmp = tmp_path_factory.mktemp("pages")
     seconds, start = {}, time.perf_counter()
     models = train_and_export(tmp / "artifacts", data_dir)
+    careful = train_careful(tmp / "careful-artifacts", data_dir)
     seconds["train and export two networks"] = time.perf_counter() - start
     start = time.perf_counter()
     source = tmp / "notebooks"  # chapter 07 alone: the page with the pad (the others add nothing here)
@@ -117,6 +143,8 @@ def served(tmp_path_factory, data_dir):
     shutil.copy(REPO_DIR / "notebooks" / build_html.PAD_CHAPTER, source)
     build_html.build(source, tmp / "site", tmp / "artifacts")
     build_html.build(source, tmp / "empty", tmp / "no-artifacts")
+    build_html.build(source, tmp / "careful", tmp / "careful-artifacts")
+    build_html.build(source, tmp / "committed", build_html.COMMITTED_NETWORKS)  # what make html ships
     seconds["build the pages"] = time.perf_counter() - start
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -131,6 +159,7 @@ def served(tmp_path_factory, data_dir):
                     "tmp": tmp,
                     "browser": browser,
                     "models": models,
+                    "careful": careful,
                     "seconds": seconds,
                 }
             finally:
@@ -398,3 +427,163 @@ def test_the_page_says_in_words_why_it_cannot_answer(served):
         assert "http.server" in page.inner_text(".qd-status")
     finally:
         page.close()
+
+
+# ------------------------------------------------------------------ not sure (09) ----
+
+
+def decide_all(page, bitmaps):
+    return page.evaluate(
+        "async all => { const out = []; for (const p of all) out.push(await window.quickdraw.decide(p));"
+        " return out; }",
+        [list(map(float, b)) for b in bitmaps],
+    )
+
+
+def test_decide_answers_as_keras_and_the_rule_do(served):
+    """window.quickdraw.decide: the probabilities of Keras' calibrated network within 1e-5, and the
+    answer of quickdraw_cnn.reject.decide on them; configurations without a reject option left out."""
+    network, rule = served["careful"]
+    cases = stroke_cases()
+    bitmaps = np.array([strokes_to_bitmap(s).ravel() for s, _ in cases])
+    bitmaps = np.concatenate([bitmaps, load_drawings("apple", 20), load_drawings("banana", 20)])
+    page = open_pad(served, "careful/draw.html")
+    try:
+        decided = decide_all(page, bitmaps)
+    finally:
+        page.close()
+    keras_p = network.predict(helpers.scale(helpers.to_images(bitmaps)), verbose=0)
+    page_p = np.array([[d[reject.NAME]["probabilities"][c] for c in rule["categories"]] for d in decided])
+    assert keras_p.std() > 1e-3 and np.abs(page_p - keras_p).max() < 1e-5
+    answers = [d[reject.NAME]["answer"] for d in decided]
+    clear = np.abs(1 - keras_p[:, 2] - rule["threshold"]) > 1e-5  # not on the threshold itself
+    assert np.array(answers)[clear].tolist() == np.array(reject.decide(keras_p, rule))[clear].tolist()
+    assert {"not sure", "apple", "banana"} & set(answers), answers
+    page = open_pad(served, "site/draw.html")  # no reject option there: nothing to decide
+    try:
+        assert decide_all(page, bitmaps[:1]) == [{}]
+    finally:
+        page.close()
+
+
+BAD_PIXELS = {
+    "NaN": ("[NaN]", "grey value 0 is NaN"),
+    "1e300": ("[1e300]", "grey value 0 is 1e+300"),
+    "-1e300": ("[-1e300]", "grey value 0 is -1e+300"),
+    "over 255": ("[256]", "grey value 0 is 256"),
+    "below 0": ("[-0.5]", "grey value 0 is -0.5"),
+    "a string": ('["12"]', "grey value 0 is 12"),
+}
+
+
+@pytest.mark.parametrize("hook", ["predict", "decide"])
+def test_bad_pixels_are_refused_with_a_clear_error(served, hook):
+    page = open_pad(served, "careful/draw.html")
+    try:
+        for name, (first, words) in BAD_PIXELS.items():
+            script = (
+                f"() => window.quickdraw.{hook}({first}.concat(new Array(783).fill(0)))"
+                ".then(r => 'answered: ' + JSON.stringify(r), e => e.message)"
+            )
+            said = page.evaluate(script)
+            assert words in said and "from 0 to 255" in said, (name, said)
+        for length in (783, 785, 0):
+            said = page.evaluate(
+                f"() => window.quickdraw.{hook}(new Array({length}).fill(0))"
+                ".then(r => 'answered', e => e.message)"
+            )
+            assert f"784 grey values (28 x 28), got {length}" in said, said
+        said = page.evaluate(f"() => window.quickdraw.{hook}(null).then(r => 'answered', e => e.message)")
+        assert "784 grey values" in said, said
+    finally:
+        page.close()
+
+
+def house_points():
+    """A house as a person draws it on the pad: walls, a roof, a door."""
+    walls = np.array([[70, 130], [70, 240], [210, 240], [210, 130], [70, 130]], float)
+    roof = np.array([[60, 135], [140, 50], [220, 135]], float)
+    door = np.array([[125, 240], [125, 185], [155, 185], [155, 240]], float)
+    return [walls, roof, door]
+
+
+def draw_points(page, strokes):
+    box = page.locator(".qd-canvas").bounding_box()
+    for points in strokes:
+        page.mouse.move(float(box["x"] + points[0, 0]), float(box["y"] + points[0, 1]))
+        page.mouse.down()
+        for x, y in points[1:]:
+            page.mouse.move(float(box["x"] + x), float(box["y"] + y), steps=8)
+        before = seq(page)
+        page.mouse.up()
+        wait_for_answer(page, before)
+
+
+def test_the_committed_pad_says_not_sure_to_a_house_and_apple_to_an_apple(served):
+    """The pages as make html builds them from the committed notebooks: a house drawn with the
+    mouse gets "not sure", an apple "apple" (09's network has the last word)."""
+    page = open_pad(served, "committed/draw.html")
+    try:
+        assert page.eval_on_selector(".qd-webpad", "e => e.dataset.ready") == "true"
+        draw_points(page, house_points())
+        page.locator(".qd-webpad").screenshot(path=str(RESULTS / "pad_house.png"))
+        assert verdict(page)[0] == "not sure", page.inner_text(".qd-verdict")
+        assert "Not sure" in page.inner_text(".qd-verdict")
+        before = seq(page)
+        page.locator(".qd-clear").click()
+        wait_for_answer(page, before)
+        draw_points(page, stroke_points("apple"))
+        page.locator(".qd-webpad").screenshot(path=str(RESULTS / "pad_apple_not_sure_network.png"))
+        assert verdict(page)[0] == "apple", page.inner_text(".qd-verdict")
+    finally:
+        page.close()
+
+
+def chapter_09_defaults():
+    import ast
+
+    cells = json.loads((REPO_DIR / "notebooks" / "09_not_sure.ipynb").read_text())["cells"]
+    source = next("".join(c["source"]) for c in cells if "parameters" in c["metadata"].get("tags", []))
+    return {
+        ast.unparse(n.targets[0]): ast.literal_eval(n.value)
+        for n in ast.parse(source).body
+        if isinstance(n, ast.Assign)
+    }
+
+
+def test_the_committed_pad_on_googles_strokes_of_held_out_categories(served):
+    """Google's own strokes (10 a category in the shared sample) rendered and decided in the page
+    by the committed network: the share of "not sure" on the categories 09 held out, and the share
+    of apples and bananas answered right (those 10 rows may be among 02's training rows)."""
+    if not (SHARED / "simplified").is_dir():
+        pytest.skip(f"no strokes at {SHARED / 'simplified'}")
+    defaults = chapter_09_defaults()
+    unseen = defaults["unseen_categories"]
+    pairs = load_pairs(
+        [*unseen, "apple", "banana"], 10, data_dir=SHARED / "numpy_bitmap", strokes_dir=SHARED / "simplified"
+    )
+    page = open_pad(served, "committed/draw.html")
+    try:
+        answers = {
+            c: page.evaluate(
+                "async all => { const out = []; for (const s of all) {"
+                " const d = await window.quickdraw.decide(window.quickdraw.render(s));"
+                f" out.push(d[{json.dumps(reject.NAME)}].answer); }} return out; }}",
+                [s for s, _ in pairs[c]],
+            )
+            for c in pairs
+        }
+    finally:
+        page.close()
+    not_sure = {c: float(np.mean([a == "not sure" for a in answers[c]])) for c in unseen}
+    right = float(np.mean([a == c for c in ("apple", "banana") for a in answers[c]]))
+    figures = {
+        "unseen not sure": float(np.mean(list(not_sure.values()))),
+        "by category": not_sure,
+        "apples and bananas right": right,
+        "drawings": {c: len(a) for c, a in answers.items()},
+    }
+    (RESULTS / "not_sure.json").write_text(json.dumps(figures, indent=1) + "\n")
+    print("\nnot sure in the page, Google's strokes:", json.dumps(figures))
+    # measured at the commit of 09's network: 75% "not sure" (45 of 60), 95% right (19 of 20)
+    assert figures["unseen not sure"] >= MIN_NOT_SURE and right >= MIN_RIGHT, figures

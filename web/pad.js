@@ -7,6 +7,10 @@
  *   window.quickdraw.render(strokes)  -> 784 grey values 0..255 (row-major), from Quick, Draw!
  *                                        strokes [[xs], [ys]] (quickdraw.js: Google's pipeline)
  *   window.quickdraw.predict(pixels)  -> Promise of {configuration: {category: probability}}
+ *   window.quickdraw.decide(pixels)   -> Promise of {configuration: {answer, probabilities}} for
+ *                                        every configuration with a reject option (09): answer is
+ *                                        one of its two categories or "not sure"
+ * pixels: 784 grey values, each a number from 0 to 255; anything else is refused with an Error.
  *   window.quickdraw.ready            -> Promise of the list of configurations (or an Error)
  */
 (function () {
@@ -55,9 +59,39 @@
     }).then(function () { return sessions.map(function (s) { return s.info; }); });
   }
 
+  function checkPixels(pixels) { // 784 numbers in 0..255, or an Error that says what is wrong
+    if (pixels === null || typeof pixels !== "object" || typeof pixels.length !== "number")
+      throw new Error("the networks need 784 grey values (an array of numbers 0..255), got " + (pixels === null ? "null" : typeof pixels));
+    if (pixels.length !== SIDE * SIDE)
+      throw new Error("the networks need 784 grey values (28 x 28), got " + pixels.length);
+    for (var i = 0; i < pixels.length; i++) {
+      var v = pixels[i];
+      if (typeof v !== "number" || !(v >= 0 && v <= 255)) // NaN fails both comparisons
+        throw new Error("grey value " + i + " is " + String(v) + ": every grey value must be a number from 0 to 255");
+    }
+  }
+
+  function decideOne(info, probs) { // the rule of quickdraw_cnn/reject.py: answer when 1 - p(other) >= threshold
+    var rule = info.reject, cats = rule.categories;
+    if (1 - probs[cats[2]] < rule.threshold) return "not sure";
+    return probs[cats[0]] >= probs[cats[1]] ? cats[0] : cats[1];
+  }
+
+  function decide(pixels) {
+    return predict(pixels).then(function (out) {
+      var decided = {};
+      sessions.forEach(function (s) {
+        if (!s.info.reject) return;
+        var probs = out[s.info.configuration];
+        decided[s.info.configuration] = { answer: decideOne(s.info, probs), probabilities: probs };
+      });
+      return decided;
+    });
+  }
+
   function predict(pixels) {
+    try { checkPixels(pixels); } catch (e) { return Promise.reject(e); }
     return ready.then(function () {
-      if (!pixels || pixels.length !== SIDE * SIDE) throw new Error("predict needs 784 grey values, got " + (pixels && pixels.length));
       var out = {}, chain = Promise.resolve();
       sessions.forEach(function (s) {
         var data = new Float32Array(SIDE * SIDE);
@@ -76,7 +110,7 @@
 
   var ready = load();
   ready.catch(function () {}); // shown by each pad
-  window.quickdraw = { render: R.render, simplify: R.simplify, renderSimplified: R.renderSimplified, predict: predict, ready: ready };
+  window.quickdraw = { render: R.render, simplify: R.simplify, renderSimplified: R.renderSimplified, predict: predict, decide: decide, ready: ready };
 
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text) e.textContent = text; return e; }
 
@@ -137,8 +171,15 @@
         }
         answers.append(box);
       });
+      var careful = sessions.filter(function (s) { return s.info.reject && result[s.info.configuration]; })[0];
+      if (careful) { // a network with a reject option has the last word: it may say "not sure"
+        var name = careful.info.configuration, said = decideOne(careful.info, result[name]);
+        best = [said, said === "not sure" ? 1 - result[name][careful.info.reject.categories[2]] : result[name][said], name];
+      }
       verdict.dataset.label = best ? best[0] : ""; verdict.dataset.p = best ? String(best[1]) : "";
-      verdict.textContent = best ? "“" + best[0] + "”, says " + best[2] + " (" + (100 * best[1]).toFixed(1) + "%)" : "";
+      verdict.textContent = !best ? "" : best[0] === "not sure"
+        ? "“Not sure”, says " + best[2] + ": neither an apple nor a banana, it thinks"
+        : "“" + best[0] + "”, says " + best[2] + " (" + (100 * best[1]).toFixed(1) + "%)";
     }
 
     function answer() {
