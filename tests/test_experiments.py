@@ -143,7 +143,7 @@ def test_the_largest_trainings_start_first_and_the_rest_keep_their_order():
 
 
 def test_the_cache_folder_is_shared_and_movable(tmp_path, monkeypatch):
-    from quickdraw_cnn.data import REPO_DIR
+    from quickdraw_cnn.files import REPO_DIR
 
     assert experiments.experiment_cache_dir() == tmp_path / "cache"
     experiments.run(_returns, [{"value": 42}])

@@ -30,9 +30,8 @@ def test_strokes_that_cannot_make_a_drawing_raise_a_data_error(strokes, words):
 
 
 def test_the_module_has_no_error_classes_of_its_own():
-    for name in ("NotAnImageError", "BlankCanvasError"):
+    for name in ("NotAnImageError", "BlankCanvasError", "StrokesError"):
         assert not hasattr(sketches, name)
-    assert getattr(sketches, "StrokesError", DataError) is DataError  # at most the merge-time alias
 
 
 def test_align_and_scale_moves_to_the_corner_and_spans_0_to_255():
