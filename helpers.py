@@ -71,7 +71,7 @@ def check_parameters(
     and ``data_dir`` (empty, or a folder that exists). Every problem is reported at once, each with
     the parameter's name.
 
-    Explained in 02_preprocessing.ipynb
+    Used by train and chapters 06-08 (01-05 declare bounds beside their parameters instead).
     """
 
     def whole(value, low):
