@@ -558,6 +558,37 @@ def model_metrics(name, model, split):
     return {**record, "test": test, "train": train}
 
 
+def save_metrics(artifacts_dir, split, models, independent=None, **more):
+    """Write ``metrics_<name>.json`` for each of ``models`` ({name: model}: model_metrics, plus
+    ``independent[name]`` when given) and ``metrics.json`` (the first model's figures at the top
+    level, every model under ``configurations``, and ``more``); return, as text, a table of every
+    ``metrics_<name>.json`` in the folder, naming those made from another split than ``split``.
+
+    Explained in 05_evaluation.ipynb
+    """
+    results = {name: model_metrics(name, model, split) for name, model in models.items()}
+    for name, figures in results.items():
+        figures.update({"independent": independent[name]} if independent else {})
+        save_json(artifact(artifacts_dir, f"metrics_{name}.json"), figures)
+    first = next(iter(results))
+    save_json(artifact(artifacts_dir, "metrics.json"), {**results[first], "configurations": results, **more})
+    lines = [f"{'model':<10} {'test acc':>9} {'astype(int)':>12} {'AUC':>7} {'independent':>12}"]
+    for path in sorted(artifact(artifacts_dir, ".").glob("metrics_*.json")):
+        m = load_json(path)
+        if m.get("split") != split["fingerprint"]:
+            lines.append(
+                f"{path.name}: stale, from another split (run 04 and 05 again, model = {m['model']!r})"
+            )
+            continue
+        ind = m.get("independent", {}).get("accuracy")
+        test = m["test"]
+        lines.append(
+            f"{m['model']:<10} {test['accuracy']:>9.2%} {test['accuracy_astype_int']:>12.2%} "
+            f"{test['auc']:>7.4f} {'-' if ind is None else f'{ind:.2%}':>12}"
+        )
+    return "\n".join(lines)
+
+
 def load_model(artifacts_dir, name, split=None):
     """The model 04 trained and saved as ``model_<name>.keras``; with ``split`` (from
     load_split), stop unless the model was trained on that split.

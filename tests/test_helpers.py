@@ -236,3 +236,18 @@ def test_an_independent_sample_that_overlaps_is_refused_row_by_row():
         helpers.check_independent(np.concatenate([x_test[:2], x_train[5:6]]), training=x_train, test=x_test)
     with pytest.raises(ParameterError, match="test row 0"):
         helpers.check_independent(x_test[:1].reshape(1, -1), training=x_train, test=x_test)
+
+
+def test_save_metrics_writes_both_files_and_names_a_stale_one(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (40, 28, 28, 1), dtype=np.uint8)
+    y = np.r_[np.ones(20, int), np.zeros(20, int)]
+    split = {"x_train": x[:30], "y_train": y[::2].repeat(2)[:30], "x_test": x[30:], "y_test": y[15:25]}
+    split.update(categories=["apple", "banana"], fingerprint="abc")
+    helpers.save_json(tmp_path / "metrics_old.json", {"model": "old", "split": "other"})
+    table = helpers.save_metrics(tmp_path, split, {"origin": helpers.build_origin()}, None, extra={"k": 1})
+    metrics = helpers.load_json(tmp_path / "metrics.json")
+    assert metrics["model"] == "origin" and metrics["extra"] == {"k": 1}
+    assert metrics["configurations"]["origin"] == helpers.load_json(tmp_path / "metrics_origin.json")
+    assert metrics["test"]["n"] == 10 and "independent" not in metrics
+    assert "metrics_old.json: stale" in table and table.splitlines()[-1].startswith("origin")
