@@ -424,6 +424,7 @@ def build_cnn(
     padding="valid",
     augment=False,
     dense=64,
+    global_pool=False,
     input_shape=IMAGE_SHAPE,
     name="cnn",
     classes=2,
@@ -431,7 +432,8 @@ def build_cnn(
 ):
     """A compiled small CNN: per entry of ``filters`` a 3x3 convolution and a 2x2 max-pool, then
     Dense(``dense``) and the output, with optional augmentation layers (active in training
-    only); adam. The defaults are the origin's network exactly. ``classes=2``: one sigmoid unit
+    only); adam. ``global_pool=True``: global average pooling straight into the output instead
+    of Flatten -> Dense(``dense``). The defaults are the origin's network exactly. ``classes=2``: one sigmoid unit
     and binary cross-entropy, as the origin; more: one softmax unit per class and sparse
     categorical cross-entropy (labels 0 .. classes-1), as in 08_many_categories.ipynb.
     ``keras``: the Keras module to build with, Keras 3 when None; the multi-worker route passes
@@ -456,7 +458,10 @@ def build_cnn(
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
         raise ValueError(f"classes must be a whole number of at least 2, got {classes!r}")
     binary = classes == 2
-    stack += [layers.Flatten(), layers.Dense(dense, activation="relu")]
+    if global_pool:
+        stack += [layers.GlobalAveragePooling2D()]
+    else:
+        stack += [layers.Flatten(), layers.Dense(dense, activation="relu")]
     stack += [
         layers.Dense(1, activation="sigmoid") if binary else layers.Dense(classes, activation="softmax")
     ]
