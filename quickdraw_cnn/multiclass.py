@@ -471,29 +471,29 @@ def predict_mirrored(model, x):
 def top3_labels(probabilities):
     """The three most probable classes of each drawing, most probable first, as lists.
 
-    Used by wide_and_score and quickdraw_cnn.experiments.train_and_score (08_many_categories.ipynb)
+    Used by wide_and_score and helpers.train_and_score (08_many_categories.ipynb)
     """
     return np.argsort(-probabilities, axis=1)[:, :3].tolist()
 
 
-def wide_and_score(setting, data):
-    """A task for quickdraw_cnn.experiments.run_many: train_wide for ``setting["epochs"]`` with
-    ``setting["seed"]``, WIDE and RECIPE changed by ``setting["change"]`` (08's ablation), on
-    ``data[setting["train"]]``; for each name in ``setting["score"]`` the top-3 labels of
-    predict_mirrored (and, under ``<name>_single``, of one look at each drawing). With
-    ``setting["onnx"]`` also the network as ONNX text (quickdraw_cnn.export.onnx_text).
+def wide_and_score(train, epochs, seed, score=(), change=None, onnx=False, batch_size=None, data=None):
+    """A task for quickdraw_cnn.experiments.run (``data`` shared, a dict of (images, labels)):
+    train_wide for ``epochs`` with ``seed``, WIDE and RECIPE changed by ``change`` (08's ablation;
+    ``batch_size``: RECIPE's when None), on ``data[train]``; for each name in ``score`` the top-3
+    labels of predict_mirrored (and, under ``<name>_single``, of one look at each drawing). With
+    ``onnx`` also the network as ONNX text (quickdraw_cnn.export.onnx_text).
 
     Used by 08_many_categories.ipynb
     """
-    x, y = data[setting["train"]]
-    arguments = {**WIDE, **RECIPE, **setting.get("change", {})}
-    net, history = train_wide(x, y, setting["epochs"], setting["seed"], **arguments)
+    x, y = data[train]
+    arguments = {**WIDE, **RECIPE, "batch_size": batch_size or RECIPE["batch_size"], **(change or {})}
+    net, history = train_wide(x, y, epochs, seed, **arguments)
     result = {"seconds": history["fit_seconds"], "loss": history["loss"], "params": net.count_params()}
-    for name in setting.get("score", []):
+    for name in score:
         images = data[name][0]
         result[name] = top3_labels(predict_mirrored(net, images))
         result[f"{name}_single"] = top3_labels(predict(net, images))
-    if setting.get("onnx"):
+    if onnx:
         from quickdraw_cnn import export
 
         result["onnx"] = export.onnx_text(net)

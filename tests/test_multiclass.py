@@ -145,11 +145,11 @@ def test_the_mirror_average_answers_the_same_for_a_drawing_and_its_mirror(folder
     assert not np.allclose(p, multiclass.predict(net, images[:20]), atol=1e-6)  # not one look
 
 
-def test_a_wide_training_for_run_many_scores_both_ways_and_keeps_the_network(folder):
+def test_a_wide_training_for_run_scores_both_ways_and_keeps_the_network(folder):
     x, y = multiclass.load_many(CLASSES, 60, data_dir=folder)
     data = {"train": (helpers.to_images(x), y), "test": (helpers.to_images(x[:30]), y[:30])}
-    setting = {"epochs": 1, "seed": 0, "train": "train", "batch_size": 64, "score": ["test"], "onnx": True}
-    result = multiclass.wide_and_score(setting | {"change": {"batch_norm": False}}, data)
+    call = {"epochs": 1, "seed": 0, "train": "train", "batch_size": 64, "score": ["test"], "onnx": True}
+    result = multiclass.wide_and_score(**call, change={"batch_norm": False}, data=data)
     assert np.array(result["test"]).shape == (30, 3) and np.array(result["test_single"]).shape == (30, 3)
     assert (
         result["params"]
