@@ -52,8 +52,9 @@ def fingerprint(*arrays):
 def run(function, calls, version="1", **shared):
     """``[function(**call, **shared) for call in calls]``, each result from the experiment cache
     when it is there; the missing ones computed side by side, one process per core (the largest
-    first where a call names its ``epochs`` and its ``train`` set in ``shared["data"]``), or in this
-    process when only one is missing. Results are in the order of ``calls``, as JSON gives them
+    first where a call names its ``epochs`` and its ``train`` set in ``shared["data"]``), each with
+    one TensorFlow thread, also when only one is missing, so that a result is the same however it
+    was computed. Results are in the order of ``calls``, as JSON gives them
     back (tuples become lists, NumPy numbers plain ones), the same on a first run and a rerun.
 
     The key of a result: ``function.__name__``, ``version`` (bump it when the function's results
@@ -90,9 +91,8 @@ def run(function, calls, version="1", **shared):
         results[i] = _store(paths[i], keys[i], result, f"{name}({_shown(calls[i])})")
 
     missing = _largest_first([i for i, r in enumerate(results) if r is None], calls, shared)
-    if len(missing) == 1:
-        keep(missing[0], function(**calls[missing[0]], **shared))
-    elif missing:
+    if missing:  # always in worker processes of one TensorFlow thread: a result does not depend on
+        # how many were missing (TensorFlow's results differ with its thread count)
         _side_by_side(function, [(i, calls[i]) for i in missing], shared, keep)
     return results
 

@@ -177,7 +177,7 @@ def test_a_notebook_function_side_by_side_equals_one_by_one(tmp_path, monkeypatc
     monkeypatch.setattr(experiments.os, "cpu_count", lambda: 2)
     together = experiments.run(tiny_fit, calls, x=x, y=y)  # three missing: two worker processes
     monkeypatch.setenv("QUICKDRAW_EXPERIMENT_CACHE", str(tmp_path / "alone"))
-    alone = [experiments.run(tiny_fit, [call], x=x, y=y)[0] for call in calls]  # in this process
+    alone = [experiments.run(tiny_fit, [call], x=x, y=y)[0] for call in calls]  # one at a time
     assert together == alone
     assert alone[0]["loss"] != alone[1]["loss"]  # the seeds differ, so the comparison can fail
 
