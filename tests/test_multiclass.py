@@ -11,7 +11,7 @@ from synthetic import draw_synthetic
 
 import helpers
 from quickdraw_cnn import multiclass
-from quickdraw_cnn.data import NotEnoughRowsError
+from quickdraw_cnn.errors import DataError, ParameterError
 
 CLASSES = ["apple", "banana", "rainbow"]
 ROWS = 300
@@ -67,7 +67,7 @@ def test_bad_classes_stop_at_once_with_a_clear_message(folder, classes, message)
         lambda: multiclass.load_many(classes, 10, data_dir=folder),
         lambda: multiclass.stream(classes, 10, data_dir=folder),
     ):
-        with pytest.raises(multiclass.CategoryError) as err:
+        with pytest.raises(ParameterError) as err:
             call()
         assert message in str(err.value)
 
@@ -78,9 +78,9 @@ def test_a_category_with_fewer_rows_than_asked_stops_before_anything_is_read(fol
         lambda: multiclass.stream(["apple", "cat"], 60, data_dir=folder),
         lambda: multiclass.load_many(["apple", "banana"], 100, offset=250, data_dir=folder),
     ):
-        with pytest.raises(NotEnoughRowsError, match="Ask for fewer rows"):
+        with pytest.raises(DataError, match="Ask for fewer rows"):
             call()
-    with pytest.raises(NotEnoughRowsError) as err:
+    with pytest.raises(DataError) as err:
         multiclass.category_files(["cat", "apple", "banana"], 290, offset=20, data_dir=folder)
     assert all(f"'{name}' has" in str(err.value) for name in ("cat", "apple", "banana"))  # all named at once
 
@@ -145,15 +145,31 @@ def test_the_mirror_average_answers_the_same_for_a_drawing_and_its_mirror(folder
     assert not np.allclose(p, multiclass.predict(net, images[:20]), atol=1e-6)  # not one look
 
 
-def test_a_wide_training_for_run_many_scores_both_ways_and_keeps_the_network(folder):
+def test_a_wide_training_for_the_cache_scores_both_ways_and_keeps_the_network(folder):
     x, y = multiclass.load_many(CLASSES, 60, data_dir=folder)
     data = {"train": (helpers.to_images(x), y), "test": (helpers.to_images(x[:30]), y[:30])}
-    setting = {"epochs": 1, "seed": 0, "train": "train", "batch_size": 64, "score": ["test"], "onnx": True}
-    result = multiclass.wide_and_score(setting | {"change": {"batch_norm": False}}, data)
+    change = {"batch_norm": False, "batch_size": 64}
+    result = multiclass.wide_and_score(1, 0, "train", ["test"], data, change=change, onnx=True)
     assert np.array(result["test"]).shape == (30, 3) and np.array(result["test_single"]).shape == (30, 3)
     assert (
         result["params"]
         == multiclass.build_wide(3, **(multiclass.WIDE | {"batch_norm": False})).count_params()
     )
+    assert result["seed"] == 0 and result["epochs"] == 1
     assert isinstance(result["onnx"], str) and len(result["onnx"]) > 1000
     assert 0 <= multiclass.top_share(result, y[:30], 1) <= multiclass.top_share(result, y[:30], 3) == 1.0
+
+
+def test_the_wide_search_holds_out_the_last_rows_of_each_class_and_never_reads_test_rows():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "search_wide.py"
+    spec = importlib.util.spec_from_file_location("search_wide", path)
+    search = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(search)
+    x, y = np.arange(30)[:, None] * np.ones((1, 784), np.uint8), np.repeat(np.arange(3), 10)  # row i: value i
+    (x_fit, y_fit), (x_val, y_val) = search.split_rows(x, y, 3, 10, 2)
+    assert sorted(x_val[:, 0]) == [8, 9, 18, 19, 28, 29] and list(y_val) == [0, 0, 1, 1, 2, 2]
+    assert len(y_fit) == 24 and not set(x_fit[:, 0]) & set(x_val[:, 0])
+    assert np.array_equal(np.bincount(y_fit), [8, 8, 8])
