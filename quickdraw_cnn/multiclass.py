@@ -295,11 +295,12 @@ def load_independent(folder, classes, offset, n):
     return (helpers.to_images(np.concatenate(parts)), labels), found
 
 
-def metrics_json(path, results, y, rows, independent=None, **extra):
-    """Write 08's multiclass_metrics.json: per configuration (``results``: name -> one result per
-    seed) top-1 and top-3 on the test rows (labels ``y``, first and last row ``rows``; means over
-    seeds, "_sd" the sample standard deviation), on the independent sample when given (((images,
-    labels), classes), first row), and ``extra`` entries as they are. Returns the entries.
+def metrics_json(path, results, epochs, seeds, y, rows, independent=None, **extra):
+    """Write 08's multiclass_metrics.json and return its configurations: per name of ``results``
+    (one result per seed; ``epochs`` and ``seeds`` by name) top-1 and top-3 on the test rows (labels
+    ``y``, first and last row ``rows``; means over seeds, "_sd" the sample standard deviation), and
+    on the independent sample when given as (((images, labels), classes found), first row); the
+    first configuration's entries at the top level, with ``extra``'s.
 
     Used by 08_many_categories.ipynb
     """
@@ -312,7 +313,7 @@ def metrics_json(path, results, y, rows, independent=None, **extra):
 
     metrics = {}
     for name, runs in results.items():
-        entry = {"model": name, "seeds": [r["seed"] for r in runs], "epochs": runs[0]["epochs"]}
+        entry = {"model": name, "epochs": epochs[name], "seeds": list(seeds[name])}
         entry |= {
             "fit_seconds": float(np.mean([r["seconds"] for r in runs])),
             "test": scores(runs, y, "test"),
@@ -325,7 +326,7 @@ def metrics_json(path, results, y, rows, independent=None, **extra):
                 "categories": found,
             }
         metrics[name] = entry
-    helpers.save_json(path, {"configurations": metrics, **extra})
+    helpers.save_json(path, {**next(iter(metrics.values())), **extra, "configurations": metrics})
     return metrics
 
 
@@ -436,7 +437,6 @@ def wide_and_score(epochs, seed, train, score, data, change=None, onnx=False):
     x, y = data[train]
     net, history = train_wide(x, y, epochs, seed, **{**WIDE, **RECIPE, **(change or {})})
     result = {"seconds": history["fit_seconds"], "loss": history["loss"], "params": net.count_params()}
-    result |= {"seed": seed, "epochs": epochs}
     for name in score:
         result[name] = top3_labels(predict_mirrored(net, data[name][0]))
         result[f"{name}_single"] = top3_labels(predict(net, data[name][0]))
@@ -445,3 +445,11 @@ def wide_and_score(epochs, seed, train, score, data, change=None, onnx=False):
 
         result["onnx"] = export.onnx_text(net)
     return result
+
+
+def wide_task(setting, data):
+    """wide_and_score as a task of quickdraw_cnn.experiments.run_many (``setting``: its arguments but data).
+
+    Used by 08_many_categories.ipynb and tools/search_wide.py
+    """
+    return wide_and_score(**setting, data=data)

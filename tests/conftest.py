@@ -36,9 +36,11 @@ SMOKE = {
     "filter_grid": [2, 4],
     "unseen_offset": 1800,
     "unseen_n": 100,
-    # 08: three categories (the generated sample has these too); multi-worker training
-    # (quickdraw_cnn.workers) is tested on its own in test_workers.py
+    # 08 and 10: three categories (the generated sample has these too), their test rows; multi-worker
+    # training (quickdraw_cnn.workers) is tested on its own in test_workers.py
     "classes": ["apple", "banana", "rainbow"],
+    "test_offset": 1800,
+    "test_n": 100,
     "class_counts": [2],
     "multiworker": False,
     "wide_epochs": 2,

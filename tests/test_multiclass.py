@@ -155,7 +155,6 @@ def test_a_wide_training_for_the_cache_scores_both_ways_and_keeps_the_network(fo
         result["params"]
         == multiclass.build_wide(3, **(multiclass.WIDE | {"batch_norm": False})).count_params()
     )
-    assert result["seed"] == 0 and result["epochs"] == 1
     assert isinstance(result["onnx"], str) and len(result["onnx"]) > 1000
     assert 0 <= multiclass.top_share(result, y[:30], 1) <= multiclass.top_share(result, y[:30], 3) == 1.0
 
