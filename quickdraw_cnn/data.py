@@ -12,6 +12,7 @@ Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
 
 from __future__ import annotations
 
+import difflib
 import http.client
 import io
 import os
@@ -24,6 +25,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
+from quickdraw_cnn.errors import ParameterError
 
 ROW_BYTES = 28 * 28
 BASE_URL = "https://storage.googleapis.com/quickdraw_dataset/full/numpy_bitmap"
@@ -77,6 +80,104 @@ class NotEnoughRowsError(QuickDrawError, ValueError):
 
     Used by load_drawings and load_from_folder (01 shows its message).
     """
+
+
+# ---------------------------------------------------------- categories ----
+
+# Google's 345 categories of full/numpy_bitmap/ (https://github.com/googlecreativelab/
+# quickdraw-dataset/blob/master/categories.txt): a name outside them is refused at once, offline.
+ALL_CATEGORIES = tuple(
+    """
+The Eiffel Tower|The Great Wall of China|The Mona Lisa|aircraft carrier|airplane|alarm clock|
+ambulance|angel|animal migration|ant|anvil|apple|arm|asparagus|axe|backpack|banana|bandage|barn|
+baseball|baseball bat|basket|basketball|bat|bathtub|beach|bear|beard|bed|bee|belt|bench|bicycle|
+binoculars|bird|birthday cake|blackberry|blueberry|book|boomerang|bottlecap|bowtie|bracelet|brain|
+bread|bridge|broccoli|broom|bucket|bulldozer|bus|bush|butterfly|cactus|cake|calculator|calendar|
+camel|camera|camouflage|campfire|candle|cannon|canoe|car|carrot|castle|cat|ceiling fan|cell phone|
+cello|chair|chandelier|church|circle|clarinet|clock|cloud|coffee cup|compass|computer|cookie|cooler|
+couch|cow|crab|crayon|crocodile|crown|cruise ship|cup|diamond|dishwasher|diving board|dog|dolphin|
+donut|door|dragon|dresser|drill|drums|duck|dumbbell|ear|elbow|elephant|envelope|eraser|eye|
+eyeglasses|face|fan|feather|fence|finger|fire hydrant|fireplace|firetruck|fish|flamingo|flashlight|
+flip flops|floor lamp|flower|flying saucer|foot|fork|frog|frying pan|garden|garden hose|giraffe|
+goatee|golf club|grapes|grass|guitar|hamburger|hammer|hand|harp|hat|headphones|hedgehog|helicopter|
+helmet|hexagon|hockey puck|hockey stick|horse|hospital|hot air balloon|hot dog|hot tub|hourglass|
+house|house plant|hurricane|ice cream|jacket|jail|kangaroo|key|keyboard|knee|knife|ladder|lantern|
+laptop|leaf|leg|light bulb|lighter|lighthouse|lightning|line|lion|lipstick|lobster|lollipop|mailbox|
+map|marker|matches|megaphone|mermaid|microphone|microwave|monkey|moon|mosquito|motorbike|mountain|
+mouse|moustache|mouth|mug|mushroom|nail|necklace|nose|ocean|octagon|octopus|onion|oven|owl|
+paint can|paintbrush|palm tree|panda|pants|paper clip|parachute|parrot|passport|peanut|pear|peas|
+pencil|penguin|piano|pickup truck|picture frame|pig|pillow|pineapple|pizza|pliers|police car|pond|
+pool|popsicle|postcard|potato|power outlet|purse|rabbit|raccoon|radio|rain|rainbow|rake|
+remote control|rhinoceros|rifle|river|roller coaster|rollerskates|sailboat|sandwich|saw|saxophone|
+school bus|scissors|scorpion|screwdriver|sea turtle|see saw|shark|sheep|shoe|shorts|shovel|sink|
+skateboard|skull|skyscraper|sleeping bag|smiley face|snail|snake|snorkel|snowflake|snowman|
+soccer ball|sock|speedboat|spider|spoon|spreadsheet|square|squiggle|squirrel|stairs|star|steak|
+stereo|stethoscope|stitches|stop sign|stove|strawberry|streetlight|string bean|submarine|suitcase|
+sun|swan|sweater|swing set|sword|syringe|t-shirt|table|teapot|teddy-bear|telephone|television|
+tennis racquet|tent|tiger|toaster|toe|toilet|tooth|toothbrush|toothpaste|tornado|tractor|
+traffic light|train|tree|triangle|trombone|truck|trumpet|umbrella|underwear|van|vase|violin|
+washing machine|watermelon|waterslide|whale|wheel|windmill|wine bottle|wine glass|wristwatch|yoga|
+zebra|zigzag
+""".replace("\n", "").split("|")
+)
+# All 345 full files together (sizes listed by Google's bucket).
+FULL_DRAWINGS = 50_426_266
+FULL_BYTES = 39_534_220_144
+# The 14 categories of the project's offline sample (the first 2,000 rows of each file).
+SAMPLE_CATEGORIES = [
+    "airplane",
+    "apple",
+    "banana",
+    "bicycle",
+    "bird",
+    "book",
+    "cat",
+    "diamond",
+    "dog",
+    "eye",
+    "fish",
+    "flower",
+    "house",
+    "rainbow",
+]
+
+
+def check_categories(names, min_count=1):
+    """``names`` as a list, if it holds at least ``min_count`` distinct Quick, Draw! category names,
+    each exactly as Google spells it (``'apple '`` is not ``'apple'``); else a ParameterError that
+    says what to change (with the nearest names for a typo).
+
+    Explained in 08_many_categories.ipynb
+    """
+    if (
+        isinstance(names, str)
+        or not isinstance(names, (list, tuple))
+        or not all(isinstance(c, str) for c in names)
+    ):
+        raise ParameterError(
+            f"categories must be a list of category names such as ['cat', 'dog'], got {names!r}"
+        )
+    problems = []
+    if len(names) < min_count:
+        problems.append(f"at least {min_count} categories are needed, got {len(names)}")
+    dupes = sorted({c for c in names if names.count(c) > 1})
+    if dupes:
+        problems.append(f"each category may appear once, but {dupes} appear more often")
+    for name in dict.fromkeys(names):
+        if name not in ALL_CATEGORIES:
+            near = [name.strip()] if name.strip() in ALL_CATEGORIES else []
+            near = near or difflib.get_close_matches(name, ALL_CATEGORIES, n=3)
+            problems.append(
+                f"{name!r} is not a Quick, Draw! category"
+                + (f" (did you mean {' or '.join(repr(n) for n in near)}?)" if near else "")
+            )
+    if problems:
+        raise ParameterError(
+            "bad categories: "
+            + "; ".join(problems)
+            + ". The 345 names are in quickdraw_cnn.data.ALL_CATEGORIES."
+        )
+    return list(names)
 
 
 # ---------------------------------------------------------------- data ----
@@ -150,11 +251,13 @@ def find_category_file(folder, category, parameter="data_dir"):
 
 def _check_request(category, n, offset):
     if not isinstance(category, str) or not category.strip():
-        raise ValueError(f"category must be a non-empty string such as 'apple', got {category!r}")
+        raise ParameterError(f"category must be a non-empty string such as 'apple', got {category!r}")
+    if category != category.strip():
+        raise ParameterError(f"category {category!r} has spaces at its ends: write {category.strip()!r}")
     if any(bad in category for bad in ("/", "\\", "..")):
-        raise ValueError(f"category names hold no '/', '\\' or '..', got {category!r}")
+        raise ParameterError(f"category names hold no '/', '\\' or '..', got {category!r}")
     n, offset = whole_number("n", n, 1), whole_number("offset", offset, 0)
-    return category.strip(), n, offset
+    return category, n, offset
 
 
 def whole_number(name, value, low=0):

@@ -6,7 +6,6 @@ the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0 (https://github.com/g
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import helpers
 from quickdraw_cnn.data import (
     ROW_BYTES,
     NotEnoughRowsError,
+    check_categories,
     find_category_file,
     load_drawings,
     load_from_folder,
@@ -24,100 +24,6 @@ from quickdraw_cnn.data import (
 )
 from quickdraw_cnn.errors import DataError, ParameterError
 
-# Google's 345 categories of full/numpy_bitmap/ (https://github.com/googlecreativelab/
-# quickdraw-dataset/blob/master/categories.txt): a name outside them is refused at once, offline.
-ALL_CATEGORIES = tuple(
-    """
-The Eiffel Tower|The Great Wall of China|The Mona Lisa|aircraft carrier|airplane|alarm clock|
-ambulance|angel|animal migration|ant|anvil|apple|arm|asparagus|axe|backpack|banana|bandage|barn|
-baseball|baseball bat|basket|basketball|bat|bathtub|beach|bear|beard|bed|bee|belt|bench|bicycle|
-binoculars|bird|birthday cake|blackberry|blueberry|book|boomerang|bottlecap|bowtie|bracelet|brain|
-bread|bridge|broccoli|broom|bucket|bulldozer|bus|bush|butterfly|cactus|cake|calculator|calendar|
-camel|camera|camouflage|campfire|candle|cannon|canoe|car|carrot|castle|cat|ceiling fan|cell phone|
-cello|chair|chandelier|church|circle|clarinet|clock|cloud|coffee cup|compass|computer|cookie|cooler|
-couch|cow|crab|crayon|crocodile|crown|cruise ship|cup|diamond|dishwasher|diving board|dog|dolphin|
-donut|door|dragon|dresser|drill|drums|duck|dumbbell|ear|elbow|elephant|envelope|eraser|eye|
-eyeglasses|face|fan|feather|fence|finger|fire hydrant|fireplace|firetruck|fish|flamingo|flashlight|
-flip flops|floor lamp|flower|flying saucer|foot|fork|frog|frying pan|garden|garden hose|giraffe|
-goatee|golf club|grapes|grass|guitar|hamburger|hammer|hand|harp|hat|headphones|hedgehog|helicopter|
-helmet|hexagon|hockey puck|hockey stick|horse|hospital|hot air balloon|hot dog|hot tub|hourglass|
-house|house plant|hurricane|ice cream|jacket|jail|kangaroo|key|keyboard|knee|knife|ladder|lantern|
-laptop|leaf|leg|light bulb|lighter|lighthouse|lightning|line|lion|lipstick|lobster|lollipop|mailbox|
-map|marker|matches|megaphone|mermaid|microphone|microwave|monkey|moon|mosquito|motorbike|mountain|
-mouse|moustache|mouth|mug|mushroom|nail|necklace|nose|ocean|octagon|octopus|onion|oven|owl|
-paint can|paintbrush|palm tree|panda|pants|paper clip|parachute|parrot|passport|peanut|pear|peas|
-pencil|penguin|piano|pickup truck|picture frame|pig|pillow|pineapple|pizza|pliers|police car|pond|
-pool|popsicle|postcard|potato|power outlet|purse|rabbit|raccoon|radio|rain|rainbow|rake|
-remote control|rhinoceros|rifle|river|roller coaster|rollerskates|sailboat|sandwich|saw|saxophone|
-school bus|scissors|scorpion|screwdriver|sea turtle|see saw|shark|sheep|shoe|shorts|shovel|sink|
-skateboard|skull|skyscraper|sleeping bag|smiley face|snail|snake|snorkel|snowflake|snowman|
-soccer ball|sock|speedboat|spider|spoon|spreadsheet|square|squiggle|squirrel|stairs|star|steak|
-stereo|stethoscope|stitches|stop sign|stove|strawberry|streetlight|string bean|submarine|suitcase|
-sun|swan|sweater|swing set|sword|syringe|t-shirt|table|teapot|teddy-bear|telephone|television|
-tennis racquet|tent|tiger|toaster|toe|toilet|tooth|toothbrush|toothpaste|tornado|tractor|
-traffic light|train|tree|triangle|trombone|truck|trumpet|umbrella|underwear|van|vase|violin|
-washing machine|watermelon|waterslide|whale|wheel|windmill|wine bottle|wine glass|wristwatch|yoga|
-zebra|zigzag
-""".replace("\n", "").split("|")
-)
-# All 345 full files together (sizes listed by Google's bucket).
-FULL_DRAWINGS = 50_426_266
-FULL_BYTES = 39_534_220_144
-# The 14 categories of the project's offline sample (the first 2,000 rows of each file).
-SAMPLE_CATEGORIES = [
-    "airplane",
-    "apple",
-    "banana",
-    "bicycle",
-    "bird",
-    "book",
-    "cat",
-    "diamond",
-    "dog",
-    "eye",
-    "fish",
-    "flower",
-    "house",
-    "rainbow",
-]
-
-
-# ------------------------------------------------------------ checking ----
-
-
-def check_classes(classes, min_classes=2):
-    """``classes`` as a list of names, or a ParameterError that says what to change.
-
-    Explained in 08_many_categories.ipynb
-    """
-    if (
-        isinstance(classes, str)
-        or not isinstance(classes, (list, tuple))
-        or not all(isinstance(c, str) and c.strip() for c in classes)
-    ):
-        raise ParameterError(
-            f"classes must be a list of category names such as ['cat', 'dog', 'fish'], got {classes!r}"
-        )
-    classes = [c.strip() for c in classes]
-    problems = []
-    if len(classes) < min_classes:
-        problems.append(f"at least {min_classes} categories are needed to tell apart, got {len(classes)}")
-    dupes = sorted({c for c in classes if classes.count(c) > 1})
-    if dupes:
-        problems.append(f"each category may appear once, but {dupes} appear more often")
-    for name in classes:
-        if name not in ALL_CATEGORIES:
-            near = difflib.get_close_matches(name, ALL_CATEGORIES, n=3)
-            problems.append(
-                f"'{name}' is not a Quick, Draw! category"
-                + (f" (did you mean {' or '.join(repr(n) for n in near)}?)" if near else "")
-            )
-    if problems:
-        raise ParameterError(
-            "bad classes: " + "; ".join(problems) + ". The 345 names are in multiclass.ALL_CATEGORIES."
-        )
-    return classes
-
 
 def category_files(classes, n, offset=0, data_dir=None):
     """Per category, the local .npy file holding rows ``offset .. offset+n-1``, its header bytes
@@ -126,7 +32,7 @@ def category_files(classes, n, offset=0, data_dir=None):
 
     Used by load_many, stream and quickdraw_cnn.workers.
     """
-    classes = check_classes(classes)
+    classes = check_categories(classes, min_count=2)
     n, offset = whole_number("n", n, 1), whole_number("offset", offset, 0)
     found, short = [], []
     for name in classes:

@@ -25,7 +25,7 @@ import numpy as np
 
 import helpers
 from quickdraw_cnn import multiclass
-from quickdraw_cnn.data import shown_path, whole_number
+from quickdraw_cnn.data import check_categories, shown_path, whole_number
 from quickdraw_cnn.errors import ParameterError, WorkerError
 from quickdraw_cnn.files import replacing, write_json
 
@@ -74,7 +74,7 @@ def job_settings(classes, n, epochs, **options):
         raise ParameterError(
             f"unknown settings {sorted(set(options) - set(JOB))}: the settings are {list(JOB)}"
         )
-    s = {**JOB, **options, "classes": multiclass.check_classes(classes), "n": n, "epochs": epochs}
+    s = {**JOB, **options, "classes": check_categories(classes, min_count=2), "n": n, "epochs": epochs}
     for name, low in (("workers", 1), ("n", 1), ("epochs", 1), ("offset", 0), ("seed", 0), ("batch_size", 1)):
         s[name] = whole_number(name, s[name], low)
     s["shards"] = s["workers"] if s["shards"] is None else whole_number("shards", s["shards"], 1)

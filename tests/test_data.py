@@ -22,6 +22,7 @@ from synthetic import draw_synthetic
 
 from quickdraw_cnn import data as qd
 from quickdraw_cnn import files
+from quickdraw_cnn.errors import ParameterError
 
 ROW = qd.ROW_BYTES
 PROBE = 256  # _remote_header asks for the first 256 bytes before the rows
@@ -473,10 +474,38 @@ def test_bad_arguments(tmp_path, monkeypatch, kwargs, error):
     assert not (tmp_path / "c").exists()
 
 
-def test_numpy_integers_and_padded_category_are_accepted(tmp_path):
+def test_numpy_integers_are_accepted_and_a_padded_category_is_refused(tmp_path):
     np.save(tmp_path / "apple.npy", APPLES)
-    out = qd.load_drawings(" apple ", np.int64(4), offset=np.int32(2), data_dir=tmp_path)
+    out = qd.load_drawings("apple", np.int64(4), offset=np.int32(2), data_dir=tmp_path)
     np.testing.assert_array_equal(out, APPLES[2:6])
+    for padded in (" apple", "apple "):
+        with pytest.raises(ParameterError, match="spaces at its ends: write 'apple'"):
+            qd.load_drawings(padded, 4, data_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        (["apple ", "apple"], "'apple ' is not a Quick, Draw! category (did you mean 'apple'?)"),
+        (["apple", "apple"], "['apple'] appear more often"),
+        (["apple", "bananna"], "'bananna' is not a Quick, Draw! category (did you mean 'banana'"),
+        ([], "at least 1 categories are needed"),
+        ("apple", "must be a list"),
+        (["apple", 3], "must be a list"),
+    ],
+)
+def test_check_categories_refuses_what_is_not_exactly_distinct_categories(names, message):
+    with pytest.raises(ParameterError) as err:
+        qd.check_categories(names)
+    assert message in str(err.value)
+
+
+def test_check_categories_returns_the_names_as_given():
+    assert qd.check_categories(("hot air balloon", "apple")) == ["hot air balloon", "apple"]
+    assert len(qd.ALL_CATEGORIES) == len(set(qd.ALL_CATEGORIES)) == 345
+    assert set(qd.SAMPLE_CATEGORIES) <= set(qd.ALL_CATEGORIES)
+    with pytest.raises(ParameterError, match="at least 2"):
+        qd.check_categories(["apple"], min_count=2)
 
 
 def test_error_classes():

@@ -11,6 +11,7 @@ from synthetic import draw_synthetic
 
 import helpers
 from quickdraw_cnn import multiclass
+from quickdraw_cnn.data import check_categories
 from quickdraw_cnn.errors import DataError, ParameterError
 
 CLASSES = ["apple", "banana", "rainbow"]
@@ -63,7 +64,7 @@ def test_streamed_drawings_and_labels_equal_the_in_memory_ones(folder):
 )
 def test_bad_classes_stop_at_once_with_a_clear_message(folder, classes, message):
     for call in (
-        lambda: multiclass.check_classes(classes),
+        lambda: check_categories(classes, min_count=2),
         lambda: multiclass.load_many(classes, 10, data_dir=folder),
         lambda: multiclass.stream(classes, 10, data_dir=folder),
     ):

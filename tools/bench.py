@@ -156,7 +156,7 @@ def bench_08(data_dir, work):
         + ", ".join(f"{c}: {v['top1']:.2%} (chance {v['chance']:.1%})" for c, v in m["classes_curve"].items())
     )
 
-    classes = multiclass.SAMPLE_CATEGORIES
+    classes = quickdraw_data.SAMPLE_CATEGORIES
     rows = min(quickdraw_data.npy_layout(quickdraw_data.find_category_file(data_dir, c))[1] for c in classes)
     print(
         f"   streamed pipeline, {len(classes)} classes; stand-ins for more data: each file's {rows:,} rows "

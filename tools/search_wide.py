@@ -18,8 +18,8 @@ import numpy as np
 
 import helpers
 from quickdraw_cnn import multiclass
+from quickdraw_cnn.data import SAMPLE_CATEGORIES
 from quickdraw_cnn.experiments import run_many
-from quickdraw_cnn.multiclass import SAMPLE_CATEGORIES
 
 # (name, changes to multiclass.WIDE, epochs): 08's configuration before this search, and neighbours of it
 CANDIDATES = [
