@@ -24,31 +24,13 @@ from quickdraw_cnn import files
 # ---------------------------------------------------------------- data ----
 # Loading drawings (folder, cache, Range download) is the data client's: quickdraw_cnn/data.py.
 from quickdraw_cnn.data import QuickDrawError, load_drawings, shown_path
+from quickdraw_cnn.environment import import_tensorflow_quietly
 from quickdraw_cnn.files import write_json
 
 IMAGE_SHAPE = (28, 28, 1)
 
 
-def _import_tensorflow_quietly():
-    """Import TensorFlow with its start-up log lines (written before its logging is set up,
-    whatever TF_CPP_MIN_LOG_LEVEL says) sent to /dev/null, so notebooks and CI stay readable."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    try:
-        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    except OSError:
-        import tensorflow  # noqa: F401
-
-        return
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-_import_tensorflow_quietly()
+import_tensorflow_quietly()
 import keras  # noqa: E402  (after TensorFlow's quiet import)
 
 
@@ -575,6 +557,70 @@ def train(
     )
     n_validation = 0 if val is None else len(val[1])
     return model, history_record(fit, timer, name, len(y_fit), n_validation, batch_size, seed)
+
+
+_train = train  # train_and_score's argument ``train`` (a data name) hides the function
+
+
+def train_and_score(
+    config,
+    epochs,
+    train,
+    seed,
+    score=(),
+    data=None,
+    batch_size=32,
+    classes=2,
+    validation=0.0,
+    top3=False,
+    onnx=False,
+):
+    """Train ``config`` (a name in CONFIGS or a dict of build_cnn arguments) for ``epochs`` with
+    ``seed`` on ``data[train]`` (images, labels; ``data`` maps names to such pairs), limited to
+    labels below ``classes``, and score it on each name in ``score``: accuracy for 2 classes, the
+    top-3 labels per drawing for more (also for 2 with ``top3``). Also the fit seconds, the loss
+    per epoch, the epochs run and the number of weights; with ``onnx`` the network as ONNX text
+    (quickdraw_cnn.export.onnx_text). A task for quickdraw_cnn.experiments.run, ``data`` shared:
+    ``run(train_and_score, calls, data=data)``.
+
+    Explained in 06_experiments.ipynb
+    """
+    from quickdraw_cnn import export, multiclass
+
+    if not isinstance(data, dict) or train not in data:
+        raise ParameterError(f"train_and_score trains on data[{train!r}]: pass data={{{train!r}: (x, y)}}")
+
+    def kept(pair):
+        x, y = pair
+        return x[y < classes], y[y < classes]
+
+    x, y = kept(data[train])
+    net, history = _train(
+        config,
+        x,
+        y,
+        epochs,
+        batch_size,
+        validation_fraction=validation,
+        seed=seed,
+        verbose=0,
+        classes=classes,
+    )
+    result = {
+        "seconds": history["fit_seconds"],
+        "loss": history["loss"],
+        "epochs_run": history["epochs_run"],
+        "params": net.count_params(),
+    }
+    for name in score:
+        xs, ys = kept(data[name])
+        if classes == 2 and not top3:
+            result[name] = accuracy(predict_proba(net, xs), ys)
+        else:
+            result[name] = multiclass.top3_labels(multiclass.predict(net, xs))
+    if onnx:
+        result["onnx"] = export.onnx_text(net)
+    return result
 
 
 # ------------------------------------------------------------- plotting ----

@@ -11,37 +11,26 @@ from pathlib import Path
 import numpy as np
 
 import helpers
-from quickdraw_cnn.data import (
-    ROW_BYTES,
-    NotEnoughRowsError,
-    check_categories,
-    find_category_file,
-    load_drawings,
-    load_from_folder,
-    local_file,
-    npy_layout,
-    whole_number,
-)
+from quickdraw_cnn import data as qd
 from quickdraw_cnn.errors import DataError, ParameterError
 
 
 def category_files(classes, n, offset=0, data_dir=None):
-    """Per category, the local .npy file holding rows ``offset .. offset+n-1``, its header bytes
-    and rows, found as load_drawings finds them; every category is checked before anything is
-    read, and all that are short are named in one DataError.
+    """Per category, the local .npy file holding rows ``offset .. offset+n-1``, its header bytes and
+    rows; all categories are checked before anything is read, the short ones named in one DataError.
 
     Used by load_many, stream and quickdraw_cnn.workers.
     """
-    classes = check_categories(classes, min_count=2)
-    n, offset = whole_number("n", n, 1), whole_number("offset", offset, 0)
+    classes = qd.check_categories(classes, min_count=2)
+    n, offset = qd.whole_number("n", n, 1), qd.whole_number("offset", offset, 0)
     found, short = [], []
     for name in classes:
         try:
-            path = local_file(name, n, offset, data_dir=data_dir or None)
-        except NotEnoughRowsError as err:
+            path = qd.local_file(name, n, offset, data_dir=data_dir or None)
+        except qd.NotEnoughRowsError as err:
             short.append(f"{name}: {err}")
             continue
-        header, rows = npy_layout(path)
+        header, rows = qd.npy_layout(path)
         if rows < offset + n:
             short.append(f"'{name}' has {rows} rows in {path}")
         found.append((name, Path(path), header, rows))
@@ -61,7 +50,7 @@ def load_many(classes, n, offset=0, data_dir=None):
     Explained in 08_many_categories.ipynb
     """
     category_files(classes, n, offset, data_dir)  # all checks first, before loading anything
-    parts = [load_drawings(c, n, offset, data_dir=data_dir or None) for c in classes]
+    parts = [qd.load_drawings(c, n, offset, data_dir=data_dir or None) for c in classes]
     return np.concatenate(parts), np.repeat(np.arange(len(classes), dtype=np.int64), n)
 
 
@@ -75,11 +64,9 @@ def interleaved(x, y, k):
 
 
 def stream(classes, n, offset=0, data_dir=None, batch_size=32, shuffle_buffer=4096, seed=0, scaled=True):
-    """A ``tf.data`` pipeline over rows ``offset .. offset+n-1`` of each category, read straight from
-    the .npy files (784-byte records after the header), never all in memory: categories interleaved
-    one drawing at a time, shuffled through ``shuffle_buffer`` drawings (0: none; reshuffled each
-    epoch), batched (``batch_size`` None: single drawings), prefetched. Yields (images (b, 28, 28, 1),
-    labels int64), images float32 in 0..1 (uint8 with ``scaled=False``).
+    """A ``tf.data`` pipeline of rows ``offset .. offset+n-1`` of each category, read from the .npy
+    files, never all in memory: interleaved, shuffled through ``shuffle_buffer`` drawings (0: none),
+    batched (None: single drawings), prefetched; (images (b, 28, 28, 1) in 0..1, or uint8, labels).
 
     Explained in 10_beyond_one_machine.ipynb
     """
@@ -87,10 +74,10 @@ def stream(classes, n, offset=0, data_dir=None, batch_size=32, shuffle_buffer=40
 
     files = category_files(classes, n, offset, data_dir)
     paths = tf.constant([str(f[1]) for f in files])
-    starts = tf.constant([f[2] + offset * ROW_BYTES for f in files], tf.int64)
+    starts = tf.constant([f[2] + offset * qd.ROW_BYTES for f in files], tf.int64)
 
     def one_category(path, start, label):
-        rows = tf.data.FixedLengthRecordDataset(path, ROW_BYTES, header_bytes=start).take(n)
+        rows = tf.data.FixedLengthRecordDataset(path, qd.ROW_BYTES, header_bytes=start).take(n)
         return rows.map(lambda row: (row, label))
 
     labels = tf.range(len(files), dtype=tf.int64)
@@ -115,7 +102,7 @@ def stream(classes, n, offset=0, data_dir=None, batch_size=32, shuffle_buffer=40
 def predict(model, x, batch_size=256):
     """Class probabilities (N, k) for uint8 drawings; a two-class model's sigmoid p gives 1 - p, p.
 
-    Explained in 08_many_categories.ipynb
+    Explained in 10_beyond_one_machine.ipynb
     """
     p = model.predict(helpers.scale(helpers.to_images(x)), batch_size=batch_size, verbose=0)
     return np.concatenate([1 - p, p], axis=1) if p.shape[-1] == 1 else p
@@ -124,7 +111,7 @@ def predict(model, x, batch_size=256):
 def top_k_accuracy(probabilities, y, k=1):
     """Share of drawings whose true class is among the ``k`` most probable ones.
 
-    Explained in 08_many_categories.ipynb
+    Explained in 10_beyond_one_machine.ipynb
     """
     top = np.argsort(-np.asarray(probabilities), axis=1, kind="stable")[:, :k]
     return float(np.mean(np.any(top == np.asarray(y)[:, None], axis=1)))
@@ -185,28 +172,25 @@ def plot_confusion(matrix, classes, title):
 
 
 def load_independent(folder, classes, offset, n):
-    """The independent sample: up to ``n`` rows per class from row ``offset`` of each
-    ``<category>.npy`` in ``folder`` (which may hold only some of ``classes``). Returns
-    ((images, labels), the classes found); a folder with none of them is a DataError.
+    """Up to ``n`` rows per class from row ``offset`` of each ``<category>.npy`` in ``folder`` (some of
+    ``classes`` may be missing): ((images, labels), the classes found), or a DataError if none is there.
 
     Used by 08_many_categories.ipynb
     """
-    found = [c for c in classes if find_category_file(folder, c, parameter="independent_dir")]
+    found = [c for c in classes if qd.find_category_file(folder, c, parameter="independent_dir")]
     if not found:
         raise DataError(
             f"independent_dir holds no <category>.npy of {list(classes)}: fix it, or set it to ''"
         )
-    parts = [load_from_folder(folder, c, offset=offset, n=n, parameter="independent_dir") for c in found]
+    parts = [qd.load_from_folder(folder, c, offset=offset, n=n, parameter="independent_dir") for c in found]
     labels = np.repeat([classes.index(c) for c in found], [len(p) for p in parts])
     return (helpers.to_images(np.concatenate(parts)), labels), found
 
 
 def metrics_json(path, results, epochs, seeds, y, rows, independent=None, **extra):
-    """Write 08's multiclass_metrics.json and return its configurations: per name of ``results``
-    (one result per seed; ``epochs`` and ``seeds`` by name) top-1 and top-3 on the test rows (labels
-    ``y``, first and last row ``rows``; means over seeds, "_sd" the sample standard deviation), and
-    on the independent sample when given as (((images, labels), classes found), first row); the
-    first configuration's entries at the top level, with ``extra``'s.
+    """Write 08's multiclass_metrics.json: per configuration (``results``: name -> a result per seed)
+    mean top-1, top-3 (and sample sd) on the test rows (labels ``y``, ``rows``: first and last) and on
+    the independent sample ((((images, labels), classes), first row)); the first one also at the top.
 
     Used by 08_many_categories.ipynb
     """
@@ -304,7 +288,7 @@ def train_wide(
     """
     import keras
 
-    steps = -(-len(y) // whole_number("batch_size", batch_size, 1)) * whole_number("epochs", epochs, 1)
+    steps = -(-len(y) // qd.whole_number("batch_size", batch_size, 1)) * qd.whole_number("epochs", epochs, 1)
 
     def wide(classes):
         net = build_wide(classes, **build)
@@ -328,13 +312,14 @@ def predict_mirrored(model, x):
 def top3_labels(probabilities):
     """The three most probable classes of each drawing, most probable first, as lists.
 
-    Used by wide_and_score and quickdraw_cnn.experiments.train_and_score
+    Used by wide_and_score and helpers.train_and_score
     """
     return np.argsort(-probabilities, axis=1)[:, :3].tolist()
 
 
-def wide_and_score(epochs, seed, train, score, data, change=None, onnx=False):
-    """Train the wide network (WIDE and RECIPE, changed by ``change``) for ``epochs`` with ``seed`` on
+def wide_and_score(train, epochs, seed, score=(), change=None, onnx=False, data=None):
+    """A task for quickdraw_cnn.experiments.run (``data`` shared, a dict of (images, labels)): the wide
+    network (WIDE and RECIPE, changed by ``change``) trained for ``epochs`` with ``seed`` on
     ``data[train]``; for each name in ``score`` the top-3 labels of predict_mirrored (under
     ``<name>_single``: of one look at each drawing); with ``onnx`` the network as ONNX text.
 
@@ -351,11 +336,3 @@ def wide_and_score(epochs, seed, train, score, data, change=None, onnx=False):
 
         result["onnx"] = export.onnx_text(net)
     return result
-
-
-def wide_task(setting, data):
-    """wide_and_score as a task of quickdraw_cnn.experiments.run_many (``setting``: its arguments but data).
-
-    Used by 08_many_categories.ipynb and tools/search_wide.py
-    """
-    return wide_and_score(**setting, data=data)

@@ -1,12 +1,10 @@
 """Multi-worker training (chapter 10): one process per worker, tf_keras and MultiWorkerMirroredStrategy.
 
 ``train`` checks every setting first, starts one worker per index on 127.0.0.1 with its ``TF_CONFIG``,
-waits at most ``timeout`` seconds, always stops them, names the worker that failed and how (a
-WorkerError), and returns their reports and weights, the network as a Keras 3 model. Keras 3 does not
-train under this strategy (keras-team/keras#20585); tf_keras (``TF_USE_LEGACY_KERAS=1``) does, with a
-``BackupAndRestore`` built for several workers: ``out/backup`` holds it with the job's settings (the same
-job resumes, another is refused, ``fresh=True`` starts anew). Files in ``out``: ``worker-<i>.log``,
-``progress-<i>.json``, ``worker-<i>.json`` (report), ``weights-<i>.npz``.
+waits at most ``timeout`` seconds, always stops them, names the worker that failed (a WorkerError),
+and returns their reports and weights. Keras 3 does not train under this strategy (keras-team/keras#20585);
+tf_keras does, with a ``BackupAndRestore`` built for several workers (``out/backup``, with the job's
+settings: the same job resumes, another is refused). ``out`` also holds each worker's log and report.
 """
 
 from __future__ import annotations
@@ -52,15 +50,7 @@ def failure(message, index=None, returncode=None):
 
 
 # A job's settings besides its classes, drawings per class and epochs, with their defaults
-JOB = {
-    "workers": 2,
-    "offset": 0,
-    "data_dir": None,
-    "batch_size": 32,
-    "config": "origin",
-    "seed": 0,
-    "shards": None,
-}
+JOB = dict(workers=2, offset=0, data_dir=None, batch_size=32, config="origin", seed=0, shards=None)
 
 
 def job_settings(classes, n, epochs, **options):
@@ -289,13 +279,11 @@ class Job:
         others = "".join(f"; {note}" for note in notes)
         text, code = self.log(index), codes[index]
         if "Could not start gRPC server" in text:
-            return failure(
-                f"worker {index} could not listen on port {self.ports[index]} of {HOST}: it is in use by "
-                f"another program{others}. Free the port, choose other ports, or leave ports unset so "
-                "that free ones are picked",
-                index,
-                code,
+            port = f"port {self.ports[index]} of {HOST}"
+            why = (
+                f"it is in use by another program{others}. Free it, choose other ports, or leave ports unset"
             )
+            return failure(f"worker {index} could not listen on {port}: {why}", index, code)
         if code < 0:
             name = signal.Signals(-code).name if -code in signal.valid_signals() else "unknown"
             how = f"was killed by signal {-code} ({name})"
@@ -303,12 +291,10 @@ class Job:
             how = f"exited with code {code}"
         lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith(LOG_NOISE)]
         last = "\n".join("    " + ln for ln in lines[-6:]) or "    (nothing)"
+        resume = f"Rerunning the same job resumes from its backup in {shown_path(self.out / 'backup')}"
+        log = f"(epochs finished per worker: {self.epochs_done()}). The end of its log {shown_path(self.out)}"
         return failure(
-            f"worker {index} {how}{others}. Rerunning the same job resumes from its backup in "
-            f"{shown_path(self.out / 'backup')} (epochs finished per worker: {self.epochs_done()}). "
-            f"The end of its log {shown_path(self.out / f'worker-{index}.log')}:\n{last}",
-            index,
-            code,
+            f"worker {index} {how}{others}. {resume} {log}/worker-{index}.log:\n{last}", index, code
         )
 
 
@@ -337,12 +323,9 @@ def start(
 
 
 def train(classes, n, epochs, workers=2, out="runs/multiworker", **options):
-    """Train the chapters' network on ``classes`` (``n`` drawings each) for ``epochs`` epochs with
-    ``workers`` processes on 127.0.0.1; return a Result (``reports``, ``weights``,
-    ``identical_weights``, ``seconds``, ``keras_model()``). Options: those of job_settings (offset,
-    data_dir, batch_size per worker, config, seed, shards) and threads (per worker), timeout
-    (seconds, whole job), ports (one per worker; default free ones), fresh (start anew over another
-    job's backup). A failure is a WorkerError naming the worker, the port or the setting.
+    """Train the chapters' network on ``classes`` (``n`` drawings each) for ``epochs`` with ``workers``
+    processes on 127.0.0.1 and return a Result. Options: JOB's settings, threads (per worker), timeout
+    (seconds), ports (default: free ones), fresh (start anew over another job's backup).
 
     Explained in 10_beyond_one_machine.ipynb
     """
@@ -370,13 +353,8 @@ def fit_worker(model, data, s, out, index):
         on_epoch_end=epoch_end,
     )
     backup = tf_keras.callbacks.BackupAndRestore(str(out / "backup"))  # saves before timing runs
-    hist = model.fit(
-        data,
-        epochs=s["epochs"],
-        steps_per_epoch=s["steps_per_epoch"],
-        callbacks=[backup, timing],
-        verbose=2 if index == 0 else 0,
-    )
+    fit = dict(epochs=s["epochs"], steps_per_epoch=s["steps_per_epoch"], verbose=2 if index == 0 else 0)
+    hist = model.fit(data, callbacks=[backup, timing], **fit)
     return hist, epochs_run, times
 
 
@@ -396,12 +374,10 @@ def run_worker(job_file):
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     import tf_keras
 
-    index, steps = strategy.cluster_resolver.task_id or 0, s["steps_per_epoch"]
+    index, steps, k = strategy.cluster_resolver.task_id or 0, s["steps_per_epoch"], len(s["classes"])
     tf_keras.utils.set_random_seed(s["seed"])
     with strategy.scope():
-        model = helpers.build_cnn(
-            classes=len(s["classes"]), name=s["config"], keras=tf_keras, **s["architecture"]
-        )
+        model = helpers.build_cnn(classes=k, name=s["config"], keras=tf_keras, **s["architecture"])
 
     def shard(context):  # every worker streams the same batches and keeps every shards-th one
         ds = multiclass.stream(
@@ -410,9 +386,8 @@ def run_worker(job_file):
         return ds.shard(s["shards"], context.input_pipeline_id).take(steps).repeat()
 
     start = time.perf_counter()
-    hist, epochs_run, times = fit_worker(
-        model, strategy.distribute_datasets_from_function(shard), s, out, index
-    )
+    data = strategy.distribute_datasets_from_function(shard)
+    hist, epochs_run, times = fit_worker(model, data, s, out, index)
     seconds = time.perf_counter() - start
     x, _ = multiclass.load_many(s["classes"], PROBE_ROWS, s["offset"], s["data_dir"])
     probe = model.predict(helpers.scale(helpers.to_images(x)), verbose=0)
@@ -420,14 +395,10 @@ def run_worker(job_file):
         np.savez(fh, **{f"w{j}": w for j, w in enumerate(model.get_weights())})
     steady = times[1:] or times
     drawings = steps * s["batch_size"] * strategy.num_replicas_in_sync  # per epoch, all workers together
-    report = {
-        "index": index,
-        "workers": strategy.num_replicas_in_sync,
-        "route": ROUTE,
-        "probe": probe.tolist(),
-    }
-    report |= {"tf_keras": tf_keras.__version__, "tensorflow": tf.__version__, "epochs_run": epochs_run}
-    report |= {"epoch_seconds": times, "fit_seconds": seconds, "drawings_per_epoch": drawings}
+    report = {"index": index, "workers": strategy.num_replicas_in_sync, "route": ROUTE}
+    report |= {"probe": probe.tolist(), "tf_keras": tf_keras.__version__, "tensorflow": tf.__version__}
+    report |= {"epochs_run": epochs_run, "epoch_seconds": times, "fit_seconds": seconds}
+    report |= {"drawings_per_epoch": drawings}
     report |= {"drawings_per_second": drawings / (sum(steady) / len(steady))}
     report["history"] = {key: [float(v) for v in vs] for key, vs in hist.history.items()}
     write_json(out / f"worker-{index}.json", report)

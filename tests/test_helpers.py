@@ -7,7 +7,6 @@ import pytest
 
 import helpers
 from quickdraw_cnn.data import QuickDrawError
-from quickdraw_cnn.experiments import cached, cached_call, experiment_cache_dir
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 
@@ -153,21 +152,6 @@ def test_seeding_makes_training_repeatable(data_dir):
     assert runs[0] == pytest.approx(runs[1], rel=1e-5)
 
 
-def test_cached_computes_once_per_key_and_survives_a_corrupt_file(tmp_path):
-    calls = []
-    compute = lambda: calls.append(1) or {"accuracy": 0.5}  # noqa: E731
-    assert cached(tmp_path, {"a": 1}, compute) == {"accuracy": 0.5}
-    assert cached(tmp_path, {"a": 1}, compute) == {"accuracy": 0.5}
-    assert len(calls) == 1
-    cached(tmp_path, {"a": 2}, compute)
-    assert len(calls) == 2
-    for f in tmp_path.glob("*.json"):
-        f.write_text("{not json")
-    with pytest.warns(UserWarning, match=r"experiment cache entry .*\.json is unreadable"):
-        assert cached(tmp_path, {"a": 1}, compute) == {"accuracy": 0.5}
-    assert len(calls) == 3
-
-
 def test_fingerprint_tells_data_apart():
     a = np.arange(10)
     assert helpers.fingerprint(a) == helpers.fingerprint(a.copy())
@@ -207,7 +191,13 @@ def test_helpers_re_exports_nothing():
 
 # What helpers itself calls from the data client (imported to use, not offered to the chapters:
 # test_no_chapter_reaches_the_library_through_helpers checks that).
-HELPERS_OWN_IMPORTS = {"QuickDrawError", "load_drawings", "shown_path", "write_json"}
+HELPERS_OWN_IMPORTS = {
+    "QuickDrawError",
+    "load_drawings",
+    "shown_path",
+    "write_json",
+    "import_tensorflow_quietly",
+}
 
 
 def test_no_chapter_reaches_the_library_through_helpers():
@@ -258,33 +248,18 @@ def test_every_public_function_names_the_chapter_that_explains_it(module_name):
         assert named[0] in chapters, f"{module_name}.{name} names {named[0]}, which does not exist"
 
 
-def test_experiment_cache_is_shared_and_movable(tmp_path, monkeypatch):
-    monkeypatch.setenv("QUICKDRAW_EXPERIMENT_CACHE", str(tmp_path / "exp"))
-    assert experiment_cache_dir() == tmp_path / "exp"
-    cached(experiment_cache_dir(), {"k": 1}, lambda: 42)
-    assert len(list((tmp_path / "exp").glob("*.json"))) == 1
-    monkeypatch.delenv("QUICKDRAW_EXPERIMENT_CACHE")
-    assert experiment_cache_dir() == REPO_DIR / "cache" / "experiments"  # not created by asking
-
-
-CALLS = []
-
-
-def _count_calls(x, seed):
-    CALLS.append(seed)
-    return {"sum": int(x.sum()) + seed}
-
-
-def test_cached_call_keys_on_the_function_and_its_arguments(tmp_path, monkeypatch):
-    monkeypatch.setenv("QUICKDRAW_EXPERIMENT_CACHE", str(tmp_path))
-    CALLS.clear()
-    x = np.arange(6)
-    assert cached_call(_count_calls, x=x, seed=1) == {"sum": 16} and CALLS == [1]
-    assert cached_call(_count_calls, x=x.copy(), seed=1) == {"sum": 16} and CALLS == [1]  # same bytes
-    assert cached_call(_count_calls, x=x + 1, seed=1) == {"sum": 22} and CALLS == [1, 1]
-    assert cached_call(_count_calls, x=x, seed=2) == {"sum": 17} and CALLS == [1, 1, 2]
-
-
 def test_widget_frontend_is_false_outside_a_notebook_frontend(monkeypatch):
     monkeypatch.setenv("JPY_SESSION_NAME", "05_evaluation.ipynb")
     assert helpers.widget_frontend() is False  # no IPython kernel runs this test
+
+
+def test_an_independent_sample_that_overlaps_is_refused_row_by_row():
+    rng = np.random.default_rng(0)
+    x_train, x_test = rng.integers(0, 256, (2, 32, 28, 28, 1), dtype=np.uint8)
+    assert helpers.check_independent(x_test[:8], training=x_train) is not None
+    with pytest.raises(
+        helpers.OverlapError, match=r"holds 1 of the training drawings \(sample row 2 = training row 5"
+    ):
+        helpers.check_independent(np.concatenate([x_test[:2], x_train[5:6]]), training=x_train, test=x_test)
+    with pytest.raises(helpers.OverlapError, match="test row 0"):
+        helpers.check_independent(x_test[:1].reshape(1, -1), training=x_train, test=x_test)

@@ -146,11 +146,11 @@ def test_the_mirror_average_answers_the_same_for_a_drawing_and_its_mirror(folder
     assert not np.allclose(p, multiclass.predict(net, images[:20]), atol=1e-6)  # not one look
 
 
-def test_a_wide_training_for_the_cache_scores_both_ways_and_keeps_the_network(folder):
+def test_a_wide_training_for_run_scores_both_ways_and_keeps_the_network(folder):
     x, y = multiclass.load_many(CLASSES, 60, data_dir=folder)
     data = {"train": (helpers.to_images(x), y), "test": (helpers.to_images(x[:30]), y[:30])}
     change = {"batch_norm": False, "batch_size": 64}
-    result = multiclass.wide_and_score(1, 0, "train", ["test"], data, change=change, onnx=True)
+    result = multiclass.wide_and_score("train", 1, 0, ["test"], change=change, onnx=True, data=data)
     assert np.array(result["test"]).shape == (30, 3) and np.array(result["test_single"]).shape == (30, 3)
     assert (
         result["params"]

@@ -19,7 +19,7 @@ import numpy as np
 import helpers
 from quickdraw_cnn import multiclass
 from quickdraw_cnn.data import SAMPLE_CATEGORIES
-from quickdraw_cnn.experiments import run_many
+from quickdraw_cnn.experiments import run
 
 # (name, changes to multiclass.WIDE, epochs): 08's configuration before this search, and neighbours of it
 CANDIDATES = [
@@ -51,7 +51,7 @@ def main(argv=None):
     calls = [{"change": change, "epochs": args.epochs or epochs} for _, change, epochs in CANDIDATES]
     shared = {"seed": args.seed, "train": "fit", "score": ["validation"]}
     data = {"fit": fit, "validation": held}
-    results = run_many(multiclass.wide_task, [shared | call for call in calls], data)
+    results = run(multiclass.wide_and_score, calls, version=multiclass.WIDE_VERSION, data=data, **shared)
     top1 = [multiclass.top_share(r, held[1], 1, "validation") for r in results]
     best = int(np.argmax(top1))
     e = np.sqrt(top1[best] * (1 - top1[best]) / len(held[1]))
