@@ -116,9 +116,9 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
-# Chapters that read nothing the others write (08 loads its own drawings): nbval may run them in
-# the other worker, beside the chain 01-07, which keeps the two workers about equally busy.
-STANDALONE_NOTEBOOKS = {"notebooks/08_many_categories.ipynb"}
+# Chapters that read nothing the others write (08 and 10 load their own drawings): nbval may run them
+# in the other worker, beside the chain 01-07, which keeps the two workers about equally busy.
+STANDALONE_NOTEBOOKS = {"notebooks/08_many_categories.ipynb", "notebooks/10_beyond_one_machine.ipynb"}
 
 # Files whose tests share the papermill smoke run of the series: one worker runs them, so it runs once.
 SMOKE_RUN_FILES = {"tests/test_series.py", "tests/test_solutions.py"}

@@ -388,7 +388,8 @@ def history_record(fit, timer, name, n_fit, n_validation, batch_size, seed):
 def train(
     config, x_train, y_train, epochs, batch_size=32, validation_fraction=0.0, seed=0, verbose=2, classes=2
 ):
-    """Seed, build and fit a configuration (a name in CONFIGS, or such a dict) on uint8 images;
+    """Seed, build and fit a configuration (a name in CONFIGS, such a dict, or a function of the
+    number of classes that returns a compiled model, as multiclass.train_wide passes) on uint8 images;
     ``classes`` as in build_cnn (labels 0 .. classes-1 when more than 2). The same steps as
     04_training.ipynb writes out: set_seed, validation_slice, build, ``fit`` with an EpochTimer.
 
@@ -396,9 +397,13 @@ def train(
     Explained in 04_training.ipynb
     """
     set_seed(seed)
-    name = config if isinstance(config, str) else "custom"
+    name = config if isinstance(config, str) else getattr(config, "__name__", "custom")
     x_fit, y_fit, val = validation_slice(x_train, y_train, validation_fraction, seed)
-    model = build_cnn(name=name, classes=classes, **(CONFIGS[config] if isinstance(config, str) else config))
+    if callable(config):  # a function of the number of classes that returns a compiled model
+        model = config(classes)
+    else:
+        settings = CONFIGS[config] if isinstance(config, str) else config
+        model = build_cnn(name=name, classes=classes, **settings)
     timer = EpochTimer()
     validation = None if val is None else (scale(val[0]), val[1])
     options = {"epochs": epochs, "batch_size": batch_size, "callbacks": [timer], "verbose": verbose}

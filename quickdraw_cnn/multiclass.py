@@ -1,10 +1,7 @@
-"""Many categories for the quickdraw-cnn series (chapter 08): checking a list of categories,
-loading them with labels in the order given, a streamed ``tf.data`` pipeline that reads rows
-straight from the per-category .npy files, top-k accuracy and confusions. Multi-worker training is in
-quickdraw_cnn.workers.
+"""Many categories (chapter 08): labelled loading, the wide network and its training, top-k and confusions.
 
-Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
-(https://github.com/googlecreativelab/quickdraw-dataset).
+Also the streamed ``tf.data`` pipeline of chapter 10 (quickdraw_cnn.workers trains on it). Drawings:
+the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0 (https://github.com/googlecreativelab/quickdraw-dataset).
 """
 
 from __future__ import annotations
@@ -14,44 +11,26 @@ from pathlib import Path
 import numpy as np
 
 import helpers
-from quickdraw_cnn.data import (
-    ROW_BYTES,
-    check_categories,
-    find_category_file,
-    load_drawings,
-    load_from_folder,
-    local_file,
-    npy_layout,
-    whole_number,
-)
-from quickdraw_cnn.errors import DataError, QuickDrawError
-
-
-class CategoryError(QuickDrawError, ValueError):
-    """A list of categories that cannot be trained on: unknown names, fewer than two, duplicates.
-
-    Explained in 08_many_categories.ipynb
-    """
+from quickdraw_cnn import data as qd
+from quickdraw_cnn.errors import DataError, ParameterError
 
 
 def category_files(classes, n, offset=0, data_dir=None):
-    """Per category, the local .npy file to read rows ``offset .. offset+n-1`` from, its header
-    bytes and rows, looked up as load_drawings does (``data_dir``, ``$QUICKDRAW_DATA_DIR``, then
-    the download cache, filled with a Range download if needed). Every category is checked
-    before anything is read: categories with too few rows are all named in one error.
+    """Per category, the local .npy file holding rows ``offset .. offset+n-1``, its header bytes and
+    rows; all categories are checked before anything is read, the short ones named in one DataError.
 
-    Explained in 08_many_categories.ipynb
+    Used by load_many, stream and quickdraw_cnn.workers.
     """
-    classes = check_categories(classes, min_count=2)
-    n, offset = whole_number("n", n, 1), whole_number("offset", offset, 0)
+    classes = qd.check_categories(classes, min_count=2)
+    n, offset = qd.whole_number("n", n, 1), qd.whole_number("offset", offset, 0)
     found, short = [], []
     for name in classes:
         try:
-            path = local_file(name, n, offset, data_dir=data_dir or None)
+            path = qd.local_file(name, n, offset, data_dir=data_dir or None)
         except DataError as err:
             short.append(f"{name}: {err}")
             continue
-        header, rows = npy_layout(path)
+        header, rows = qd.npy_layout(path)
         if rows < offset + n:
             short.append(f"'{name}' has {rows} rows in {path}")
         found.append((name, Path(path), header, rows))
@@ -64,9 +43,6 @@ def category_files(classes, n, offset=0, data_dir=None):
     return found
 
 
-# ------------------------------------------------------------- loading ----
-
-
 def load_many(classes, n, offset=0, data_dir=None):
     """In memory: rows ``offset .. offset+n-1`` of each category, ``x`` (k n, 784) uint8 category
     after category, ``y`` the position of each drawing's category in ``classes`` (0 .. k-1).
@@ -74,51 +50,45 @@ def load_many(classes, n, offset=0, data_dir=None):
     Explained in 08_many_categories.ipynb
     """
     category_files(classes, n, offset, data_dir)  # all checks first, before loading anything
-    parts = [load_drawings(c, n, offset, data_dir=data_dir or None) for c in classes]
+    parts = [qd.load_drawings(c, n, offset, data_dir=data_dir or None) for c in classes]
     return np.concatenate(parts), np.repeat(np.arange(len(classes), dtype=np.int64), n)
 
 
 def interleaved(x, y, k):
-    """The in-memory drawings of load_many in the stream's order without shuffling: one drawing of
-    each category in turn (row 0 of every class, then row 1, ...).
+    """load_many's drawings in the unshuffled stream's order: row 0 of every class, then row 1, ...
 
-    Explained in 08_many_categories.ipynb
+    Explained in 10_beyond_one_machine.ipynb
     """
-    n = len(y) // k
-    order = np.arange(k * n).reshape(k, n).T.ravel()
+    order = np.arange(len(y)).reshape(k, -1).T.ravel()
     return x[order], y[order]
 
 
 def stream(classes, n, offset=0, data_dir=None, batch_size=32, shuffle_buffer=4096, seed=0, scaled=True):
-    """A ``tf.data`` pipeline over rows ``offset .. offset+n-1`` of each category, read straight
-    from the .npy files (FixedLengthRecordDataset: 784 bytes a record, after the header), never
-    all in memory: categories interleaved one drawing at a time, shuffled through a buffer of
-    ``shuffle_buffer`` drawings (0: no shuffle; reshuffled each epoch), batched (``batch_size``
-    None: single drawings), prefetched. Yields (images (b, 28, 28, 1), labels int64): images
-    float32 in 0..1, or uint8 with ``scaled=False``.
+    """A ``tf.data`` pipeline of rows ``offset .. offset+n-1`` of each category, read from the .npy
+    files, never all in memory: interleaved, shuffled through ``shuffle_buffer`` drawings (0: none),
+    batched (None: single drawings), prefetched; (images (b, 28, 28, 1) in 0..1, or uint8, labels).
 
-    Explained in 08_many_categories.ipynb
+    Explained in 10_beyond_one_machine.ipynb
     """
     import tensorflow as tf
 
     files = category_files(classes, n, offset, data_dir)
     paths = tf.constant([str(f[1]) for f in files])
-    starts = tf.constant([f[2] + offset * ROW_BYTES for f in files], tf.int64)
-    labels = tf.range(len(files), dtype=tf.int64)
+    starts = tf.constant([f[2] + offset * qd.ROW_BYTES for f in files], tf.int64)
 
     def one_category(path, start, label):
-        rows = tf.data.FixedLengthRecordDataset(path, ROW_BYTES, header_bytes=start).take(n)
+        rows = tf.data.FixedLengthRecordDataset(path, qd.ROW_BYTES, header_bytes=start).take(n)
         return rows.map(lambda row: (row, label))
 
-    ds = tf.data.Dataset.from_tensor_slices((paths, starts, labels)).interleave(
-        one_category, cycle_length=len(files), block_length=1
-    )
+    labels = tf.range(len(files), dtype=tf.int64)
+    ds = tf.data.Dataset.from_tensor_slices((paths, starts, labels))
+    ds = ds.interleave(one_category, cycle_length=len(files), block_length=1)
     if shuffle_buffer:  # the buffer holds raw rows: 784 bytes a drawing
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    if batch_size:
-        ds = ds.batch(batch_size)
     total = len(files) * n
-    ds = ds.apply(tf.data.experimental.assert_cardinality(-(-total // batch_size) if batch_size else total))
+    if batch_size:
+        ds, total = ds.batch(batch_size), -(-total // batch_size)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(total))
     shape = ((-1,) if batch_size else ()) + helpers.IMAGE_SHAPE  # decode a whole batch at once
     ds = ds.map(lambda rows, label: (tf.reshape(tf.io.decode_raw(rows, tf.uint8), shape), label))
     if scaled:
@@ -130,25 +100,30 @@ def stream(classes, n, offset=0, data_dir=None, batch_size=32, shuffle_buffer=40
 
 
 def predict(model, x, batch_size=256):
-    """Class probabilities (N, k) of a model for uint8 drawings (rows or images); a two-class
-    model's single sigmoid unit p (of class 1) gives the columns 1 - p and p.
+    """Class probabilities (N, k) for uint8 drawings; a two-class model's sigmoid p gives 1 - p, p.
 
-    Explained in 08_many_categories.ipynb
+    Explained in 10_beyond_one_machine.ipynb
     """
     p = model.predict(helpers.scale(helpers.to_images(x)), batch_size=batch_size, verbose=0)
-    if p.shape[-1] == 1:  # two classes: one sigmoid unit, the probability of class 1
-        p = np.concatenate([1 - p, p], axis=1)
-    return p
+    return np.concatenate([1 - p, p], axis=1) if p.shape[-1] == 1 else p
 
 
 def top_k_accuracy(probabilities, y, k=1):
     """Share of drawings whose true class is among the ``k`` most probable ones.
 
+    Explained in 10_beyond_one_machine.ipynb
+    """
+    top = np.argsort(-np.asarray(probabilities), axis=1, kind="stable")[:, :k]
+    return float(np.mean(np.any(top == np.asarray(y)[:, None], axis=1)))
+
+
+def top_share(result, y, k, field="test"):
+    """Top-``k`` accuracy of a stored result: the share of rows whose label ``y`` is among the first
+    ``k`` of its top-3 predictions ``result[field]``.
+
     Explained in 08_many_categories.ipynb
     """
-    probabilities, y = np.asarray(probabilities), np.asarray(y)
-    top = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
-    return float(np.mean(np.any(top == y[:, None], axis=1)))
+    return float(np.mean(np.any(np.array(result[field])[:, :k] == np.asarray(y)[:, None], axis=1)))
 
 
 def confusion(y, predicted, k):
@@ -162,58 +137,19 @@ def confusion(y, predicted, k):
 
 
 def most_confused(matrix, classes, top=6):
-    """The ``top`` pairs (a, b, share of a taken for b, share of b taken for a), most confused
-    first, by the sum of both directions.
+    """The ``top`` pairs (a, b, share of a taken for b, share of b taken for a), most confused first.
 
     Explained in 08_many_categories.ipynb
     """
     k = len(classes)
-    pairs = [(matrix[i, j] + matrix[j, i], i, j) for i in range(k) for j in range(i + 1, k)]
-    pairs.sort(reverse=True)
+    pairs = sorted(
+        ((matrix[i, j] + matrix[j, i], i, j) for i in range(k) for j in range(i + 1, k)), reverse=True
+    )
     return [(classes[i], classes[j], float(matrix[i, j]), float(matrix[j, i])) for _, i, j in pairs[:top]]
 
 
-# ------------------------------------------------------- 08's bookkeeping ----
-
-
-def load_independent(folder, classes, offset, n):
-    """The independent sample of 05's ``eval_*`` parameters for many classes: up to ``n`` rows per
-    class from row ``offset`` of each ``<category>.npy`` in ``folder`` (a folder may hold only some
-    of ``classes``). Returns ((images, labels), the classes found); a folder with none of them is a
-    ``CategoryError`` that names ``eval_data_dir``.
-
-    Used by 08_many_categories.ipynb
-    """
-    found = [c for c in classes if find_category_file(folder, c, parameter="eval_data_dir")]
-    if not found:
-        raise CategoryError(
-            f"eval_data_dir holds no <category>.npy of {list(classes)}: fix it, or set it to ''"
-        )
-    parts = [load_from_folder(folder, c, offset=offset, n=n) for c in found]
-    labels = np.repeat([classes.index(c) for c in found], [len(p) for p in parts])
-    return (helpers.to_images(np.concatenate(parts)), labels), found
-
-
-def top_share(result, y, k, field="test"):
-    """Top-``k`` accuracy of a cached 08 result: the share of rows whose label ``y`` is among the
-    first ``k`` of its stored top-3 predictions (``field``: the data it was scored on).
-
-    Used by 08_many_categories.ipynb
-    """
-    return float(np.mean(np.any(np.array(result[field])[:, :k] == np.asarray(y)[:, None], axis=1)))
-
-
-def sample_sd(values):
-    """Sample standard deviation (ddof=1) of ``values``, 0 for a single value: the series' "±".
-
-    Used by 08_many_categories.ipynb
-    """
-    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-
-
 def plot_confusion(matrix, classes, title):
-    """The normalised confusion matrix as an annotated heat map (shares of 2% and more written in
-    the cells). Returns the figure.
+    """The normalised confusion matrix as an annotated heat map (shares of 2% and more written).
 
     Used by 08_many_categories.ipynb
     """
@@ -225,105 +161,116 @@ def plot_confusion(matrix, classes, title):
     ax.set(xticks=range(k), yticks=range(k), xlabel="predicted class", ylabel="true class", title=title)
     ax.set_xticklabels(classes, rotation=90)
     ax.set_yticklabels(classes)
-    for i in range(k):
-        for j in range(k):
-            if matrix[i, j] >= 0.02:
-                color = "white" if matrix[i, j] > 0.5 else "black"
-                ax.text(j, i, f"{matrix[i, j]:.2f}"[1:], ha="center", va="center", fontsize=6, color=color)
+    for i, j in zip(*np.nonzero(matrix >= 0.02)):
+        color = "white" if matrix[i, j] > 0.5 else "black"
+        ax.text(j, i, f"{matrix[i, j]:.2f}"[1:], ha="center", va="center", fontsize=6, color=color)
     fig.colorbar(im, ax=ax, shrink=0.8)
     return fig
 
 
-def metrics_json(results, classes, epochs, seeds, y_test, test_rows, independent=None, eval_offset=None):
-    """08's multiclass_metrics.json entries, one per configuration: ``results`` (name: cached
-    results, one per seed), the ``classes``, ``epochs`` (name: epochs), ``seeds`` (name: seeds),
-    the test set's labels and its first and last row; with ``independent`` ((images, labels),
-    classes) also the independent sample's figures. Means over seeds, "_sd" the sample standard deviation.
+# ------------------------------------------------------- 08's bookkeeping ----
+
+
+def load_independent(folder, classes, offset, n):
+    """Up to ``n`` rows per class from row ``offset`` of each ``<category>.npy`` in ``folder`` (some of
+    ``classes`` may be missing): ((images, labels), the classes found), or a DataError if none is there.
 
     Used by 08_many_categories.ipynb
     """
+    found = [c for c in classes if qd.find_category_file(folder, c, parameter="independent_dir")]
+    if not found:
+        raise DataError(
+            f"independent_dir holds no <category>.npy of {list(classes)}: fix it, or set it to ''"
+        )
+    parts = [qd.load_from_folder(folder, c, offset=offset, n=n, parameter="independent_dir") for c in found]
+    labels = np.repeat([classes.index(c) for c in found], [len(p) for p in parts])
+    return (helpers.to_images(np.concatenate(parts)), labels), found
+
+
+def metrics_json(path, results, epochs, seeds, y, rows, independent=None, **extra):
+    """Write 08's multiclass_metrics.json: per configuration (``results``: name -> a result per seed)
+    mean top-1, top-3 (and sample sd) on the test rows (labels ``y``, ``rows``: first and last) and on
+    the independent sample ((((images, labels), classes), first row)); the first one also at the top.
+
+    Used by 08_many_categories.ipynb
+    """
+
+    def scores(runs, labels, field):
+        t1, t3 = [[top_share(r, labels, k, field) for r in runs] for k in (1, 3)]
+        sd = [float(np.std(t, ddof=1)) if len(t) > 1 else 0.0 for t in (t1, t3)]
+        entry = {"top1": float(np.mean(t1)), "top3": float(np.mean(t3)), "n": int(len(labels))}
+        return entry | {"top1_sd": sd[0], "top3_sd": sd[1]}
+
     metrics = {}
     for name, runs in results.items():
-        t1, t3 = [[top_share(r, y_test, k) for r in runs] for k in (1, 3)]
-        test = {"top1": float(np.mean(t1)), "top3": float(np.mean(t3)), "top1_sd": sample_sd(t1)}
-        test |= {"top3_sd": sample_sd(t3), "n": int(len(y_test)), "rows": list(test_rows)}
-        entry = {
-            "model": name,
-            "categories": list(classes),
-            "epochs": epochs[name],
-            "seeds": list(seeds[name]),
-            "fit_seconds": float(np.mean([r["seconds"] for r in runs])),  # per seed
-            "test": test,
+        entry = {"model": name, "epochs": epochs[name], "seeds": list(seeds[name])}
+        entry |= {
+            "fit_seconds": float(np.mean([r["seconds"] for r in runs])),
+            "test": scores(runs, y, "test"),
         }
+        entry["test"]["rows"] = list(rows)
         if independent is not None:
-            (_, y_ind), found = independent
-            i1, i3 = [[top_share(r, y_ind, k, "independent") for r in runs] for k in (1, 3)]
-            entry["independent"] = {"top1": float(np.mean(i1)), "top3": float(np.mean(i3))}
-            entry["independent"] |= {"top1_sd": sample_sd(i1), "n": int(len(y_ind))}
-            entry["independent"] |= {"rows_from": eval_offset, "categories": found}
+            ((_, y_ind), found), first = independent
+            entry["independent"] = scores(runs, y_ind, "independent") | {
+                "rows_from": first,
+                "categories": found,
+            }
         metrics[name] = entry
+    helpers.save_json(path, {**next(iter(metrics.values())), **extra, "configurations": metrics})
     return metrics
 
 
 # ------------------------------------------------------ a network for 14 classes ----
-# 08's configuration for many classes: build_wide's layers and train_wide's recipe. Chapter 08
-# explains each part and measures what it adds (its ablation turns one off at a time).
+# 08's configuration for many classes, chosen on validation rows by tools/search_wide.py: build_wide's
+# layers and train_wide's recipe. WIDE_VERSION names their results in the experiment cache: bump it
+# when a change here changes what a training gives.
 WIDE = {"widths": [24, 48, 96], "batch_norm": True, "dense": 128, "dropout": 0.1, "augment": True}
 RECIPE = {"batch_size": 64, "learning_rate": 4e-3, "warmup": 0.1, "schedule": "cosine"}
+WIDE_VERSION = "1"
 
 
 def build_wide(
-    classes,
-    widths=tuple(WIDE["widths"]),
-    batch_norm=WIDE["batch_norm"],
-    dense=WIDE["dense"],
-    dropout=WIDE["dropout"],
-    augment=WIDE["augment"],
-    name="wide",
+    classes, widths=(24, 48, 96), batch_norm=True, dense=128, dropout=0.1, augment=True, name="wide"
 ):
-    """The ``wide`` network (defaults: WIDE): (in training only) a random shift of up to 10% each
-    way and a left-right mirror; per entry of ``widths`` a 3x3 convolution with ``same`` padding,
-    a 2x2 max-pool, batch normalisation and ReLU (pooled first: a quarter of the values to
-    normalise); then Dense(``dense``) with batch normalisation, ReLU, dropout, and one softmax unit
-    per class (one sigmoid unit for two classes, as helpers.build_cnn). Not compiled: train_wide
-    compiles it.
+    """The ``wide`` network (defaults: WIDE), the one place its layers are written: in training only, a
+    random shift of up to 10% each way and a left-right mirror; per entry of ``widths`` a 3x3
+    convolution (``same``), a 2x2 max-pool, batch normalisation and ReLU; Dense(``dense``) with batch
+    normalisation, ReLU and dropout; one softmax unit per class (one sigmoid unit for two). Not compiled.
 
     Explained in 08_many_categories.ipynb
     """
     import keras
     from keras import layers
 
+    def norm():  # a new normalisation layer each time it is asked for, or none
+        return [layers.BatchNormalization()] if batch_norm else []
+
     stack = [keras.Input(shape=helpers.IMAGE_SHAPE)]
     if augment:
         stack += [layers.RandomTranslation(0.1, 0.1, fill_mode="constant"), layers.RandomFlip("horizontal")]
     for width in widths:
-        stack += [layers.Conv2D(width, (3, 3), padding="same", use_bias=not batch_norm)]
-        stack += [layers.MaxPooling2D((2, 2))]
-        stack += [layers.BatchNormalization()] if batch_norm else []
-        stack += [layers.ReLU()]
-    stack += [layers.Flatten(), layers.Dense(dense, use_bias=not batch_norm)]
-    stack += [layers.BatchNormalization()] if batch_norm else []
-    stack += [layers.ReLU()] + ([layers.Dropout(dropout)] if dropout else [])
-    binary = classes == 2  # as helpers.build_cnn: one sigmoid unit for two classes
-    stack += [
-        layers.Dense(1, activation="sigmoid") if binary else layers.Dense(classes, activation="softmax")
-    ]
-    return keras.Sequential(stack, name=name)
+        conv = layers.Conv2D(width, (3, 3), padding="same", use_bias=not batch_norm)
+        stack += [conv, layers.MaxPooling2D((2, 2))] + norm() + [layers.ReLU()]
+    stack += [layers.Flatten(), layers.Dense(dense, use_bias=not batch_norm)] + norm() + [layers.ReLU()]
+    stack += [layers.Dropout(dropout)] if dropout else []
+    out = (
+        layers.Dense(1, activation="sigmoid") if classes == 2 else layers.Dense(classes, activation="softmax")
+    )
+    return keras.Sequential(stack + [out], name=name)
 
 
 def learning_rate_schedule(peak, steps, warmup=0.1, schedule="cosine"):
-    """The learning rate of train_wide, step by step: with ``schedule="cosine"`` it rises
-    linearly from ``peak / 10`` to ``peak`` over the first ``warmup`` share of the ``steps``, then
-    falls along half a cosine to 0 at the last step; ``"constant"``: ``peak`` throughout.
+    """train_wide's learning rate: with ``"cosine"`` a straight line from ``peak / 10`` to ``peak``
+    over the first ``warmup`` share of the ``steps``, then half a cosine to 0; ``"constant"``: ``peak``.
 
     Explained in 08_many_categories.ipynb
     """
     import keras
 
+    if schedule not in ("cosine", "constant"):
+        raise ParameterError(f"schedule is 'cosine' or 'constant', got {schedule!r}")
     if schedule == "constant":
         return peak
-    if schedule != "cosine":
-        raise ValueError(f"schedule is 'cosine' or 'constant', got {schedule!r}")
     warm = int(steps * warmup)
     return keras.optimizers.schedules.CosineDecay(
         peak / 10, steps - warm, warmup_target=peak, warmup_steps=warm
@@ -331,40 +278,30 @@ def learning_rate_schedule(peak, steps, warmup=0.1, schedule="cosine"):
 
 
 def train_wide(
-    x,
-    y,
-    epochs,
-    seed=0,
-    classes=None,
-    batch_size=RECIPE["batch_size"],
-    learning_rate=RECIPE["learning_rate"],
-    warmup=RECIPE["warmup"],
-    schedule=RECIPE["schedule"],
-    **build,
+    x, y, epochs, seed=0, batch_size=64, learning_rate=4e-3, warmup=0.1, schedule="cosine", **build
 ):
-    """Seed, build (build_wide with ``build``'s arguments; defaults: RECIPE) and fit on uint8
-    images ``x`` with labels ``y``: Adam with the rates of learning_rate_schedule, sparse categorical
-    cross-entropy (binary for two classes). Returns (model, history) as helpers.train does.
+    """helpers.train with the wide network (build_wide with ``build``'s arguments) compiled with Adam
+    at the rates of learning_rate_schedule: seed, build, fit on uint8 images ``x``, labels ``y``.
+    Returns (model, history) as helpers.train does.
 
     Explained in 08_many_categories.ipynb
     """
     import keras
 
-    classes = classes or int(np.max(y)) + 1
-    helpers.set_seed(seed)
-    net = build_wide(classes, **build)
-    steps = -(-len(y) // batch_size) * epochs
-    optimizer = keras.optimizers.Adam(learning_rate_schedule(learning_rate, steps, warmup, schedule))
-    loss = "binary_crossentropy" if classes == 2 else "sparse_categorical_crossentropy"
-    net.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
-    timer = helpers.EpochTimer()
-    fit = net.fit(helpers.scale(x), y, epochs=epochs, batch_size=batch_size, callbacks=[timer], verbose=0)
-    return net, helpers.history_record(fit, timer, net.name, len(y), 0, batch_size, seed)
+    steps = -(-len(y) // qd.whole_number("batch_size", batch_size, 1)) * qd.whole_number("epochs", epochs, 1)
+
+    def wide(classes):
+        net = build_wide(classes, **build)
+        rate = learning_rate_schedule(learning_rate, steps, warmup, schedule)
+        loss = "binary_crossentropy" if classes == 2 else "sparse_categorical_crossentropy"
+        net.compile(optimizer=keras.optimizers.Adam(rate), loss=loss, metrics=["accuracy"])
+        return net
+
+    return helpers.train(wide, x, y, epochs, batch_size, seed=seed, verbose=0, classes=int(np.max(y)) + 1)
 
 
 def predict_mirrored(model, x):
-    """Class probabilities averaged over each drawing and its left-right mirror image (the wide
-    network learned both, so it is asked about both).
+    """Class probabilities averaged over each drawing and its left-right mirror image.
 
     Explained in 08_many_categories.ipynb
     """
@@ -375,28 +312,25 @@ def predict_mirrored(model, x):
 def top3_labels(probabilities):
     """The three most probable classes of each drawing, most probable first, as lists.
 
-    Used by wide_and_score (08_many_categories.ipynb)
+    Used by wide_and_score and helpers.train_and_score
     """
     return np.argsort(-probabilities, axis=1)[:, :3].tolist()
 
 
-def wide_and_score(train, epochs, seed, score=(), change=None, onnx=False, batch_size=None, data=None):
-    """A task for quickdraw_cnn.experiments.run (``data`` shared, a dict of (images, labels)):
-    train_wide for ``epochs`` with ``seed``, WIDE and RECIPE changed by ``change`` (08's ablation;
-    ``batch_size``: RECIPE's when None), on ``data[train]``; for each name in ``score`` the top-3
-    labels of predict_mirrored (and, under ``<name>_single``, of one look at each drawing). With
-    ``onnx`` also the network as ONNX text (quickdraw_cnn.export.onnx_text).
+def wide_and_score(train, epochs, seed, score=(), change=None, onnx=False, data=None):
+    """A task for quickdraw_cnn.experiments.run (``data`` shared, a dict of (images, labels)): the wide
+    network (WIDE and RECIPE, changed by ``change``) trained for ``epochs`` with ``seed`` on
+    ``data[train]``; for each name in ``score`` the top-3 labels of predict_mirrored (under
+    ``<name>_single``: of one look at each drawing); with ``onnx`` the network as ONNX text.
 
-    Used by 08_many_categories.ipynb
+    Used by 08_many_categories.ipynb and tools/search_wide.py (through the experiment cache)
     """
     x, y = data[train]
-    arguments = {**WIDE, **RECIPE, "batch_size": batch_size or RECIPE["batch_size"], **(change or {})}
-    net, history = train_wide(x, y, epochs, seed, **arguments)
+    net, history = train_wide(x, y, epochs, seed, **{**WIDE, **RECIPE, **(change or {})})
     result = {"seconds": history["fit_seconds"], "loss": history["loss"], "params": net.count_params()}
     for name in score:
-        images = data[name][0]
-        result[name] = top3_labels(predict_mirrored(net, images))
-        result[f"{name}_single"] = top3_labels(predict(net, images))
+        result[name] = top3_labels(predict_mirrored(net, data[name][0]))
+        result[f"{name}_single"] = top3_labels(predict(net, data[name][0]))
     if onnx:
         from quickdraw_cnn import export
 

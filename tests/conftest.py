@@ -39,9 +39,11 @@ SMOKE = {
     "other_n": 50,  # 09: rows 0-49 of the categories that train "other"
     "ood_offset": 1900,  # 09's extra sample: rows 1900-1949, apart from its unseen rows
     "ood_n": 50,
-    # 08: three categories (the generated sample has these too); multi-worker training
-    # (quickdraw_cnn.workers) is tested on its own in test_workers.py
+    # 08 and 10: three categories (the generated sample has these too), their test rows; multi-worker
+    # training (quickdraw_cnn.workers) is tested on its own in test_workers.py
     "classes": ["apple", "banana", "rainbow"],
+    "test_offset": 1800,
+    "test_n": 100,
     "class_counts": [2],
     "multiworker": False,
     "wide_epochs": 2,

@@ -149,8 +149,8 @@ def test_the_mirror_average_answers_the_same_for_a_drawing_and_its_mirror(folder
 def test_a_wide_training_for_run_scores_both_ways_and_keeps_the_network(folder):
     x, y = multiclass.load_many(CLASSES, 60, data_dir=folder)
     data = {"train": (helpers.to_images(x), y), "test": (helpers.to_images(x[:30]), y[:30])}
-    call = {"epochs": 1, "seed": 0, "train": "train", "batch_size": 64, "score": ["test"], "onnx": True}
-    result = multiclass.wide_and_score(**call, change={"batch_norm": False}, data=data)
+    change = {"batch_norm": False, "batch_size": 64}
+    result = multiclass.wide_and_score("train", 1, 0, ["test"], change=change, onnx=True, data=data)
     assert np.array(result["test"]).shape == (30, 3) and np.array(result["test_single"]).shape == (30, 3)
     assert (
         result["params"]
@@ -158,3 +158,18 @@ def test_a_wide_training_for_run_scores_both_ways_and_keeps_the_network(folder):
     )
     assert isinstance(result["onnx"], str) and len(result["onnx"]) > 1000
     assert 0 <= multiclass.top_share(result, y[:30], 1) <= multiclass.top_share(result, y[:30], 3) == 1.0
+
+
+def test_the_wide_search_holds_out_the_last_rows_of_each_class_and_never_reads_test_rows():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "search_wide.py"
+    spec = importlib.util.spec_from_file_location("search_wide", path)
+    search = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(search)
+    x, y = np.arange(30)[:, None] * np.ones((1, 784), np.uint8), np.repeat(np.arange(3), 10)  # row i: value i
+    (x_fit, y_fit), (x_val, y_val) = search.split_rows(x, y, 3, 10, 2)
+    assert sorted(x_val[:, 0]) == [8, 9, 18, 19, 28, 29] and list(y_val) == [0, 0, 1, 1, 2, 2]
+    assert len(y_fit) == 24 and not set(x_fit[:, 0]) & set(x_val[:, 0])
+    assert np.array_equal(np.bincount(y_fit), [8, 8, 8])

@@ -20,7 +20,7 @@ from synthetic import draw_synthetic
 
 import helpers
 from quickdraw_cnn import multiclass, workers
-from quickdraw_cnn.errors import QuickDrawError
+from quickdraw_cnn.errors import QuickDrawError, WorkerError
 
 REPO_DIR = Path(__file__).resolve().parents[1]
 CLASSES = ["apple", "banana", "rainbow"]
@@ -112,8 +112,8 @@ def test_a_busy_worker_port_is_named_before_anything_starts(folder, tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        free = workers.free_ports(1)[0]
-        with pytest.raises(workers.PortBusyError, match=f"port {port} on 127.0.0.1 is in use"):
+        free = workers.ports_for(1)[0]
+        with pytest.raises(WorkerError, match=f"port {port} on 127.0.0.1 is in use"):
             workers.start(**job(folder), out=tmp_path / "out", ports=[free, port])
     assert not (tmp_path / "out").exists()
 
@@ -127,7 +127,7 @@ def test_worker_backup_of_other_settings_is_refused_or_deleted_with_fresh(folder
     checkpoint.write_bytes(b"x")
     workers.prepare_backup(tmp_path, other)
     assert checkpoint.is_file()  # the same job: kept, to resume from
-    with pytest.raises(workers.BackupMismatchError) as err:
+    with pytest.raises(WorkerError) as err:
         workers.prepare_backup(tmp_path, mine)
     for words in (
         "holds the backup of another job",
@@ -137,7 +137,7 @@ def test_worker_backup_of_other_settings_is_refused_or_deleted_with_fresh(folder
         assert words in str(err.value)
     assert checkpoint.is_file()  # refused: nothing deleted
     (tmp_path / "backup" / workers.SETTINGS_FILE).unlink()
-    with pytest.raises(workers.BackupMismatchError, match="records no settings"):
+    with pytest.raises(WorkerError, match="records no settings"):
         workers.prepare_backup(tmp_path, mine)
     workers.prepare_backup(tmp_path, mine, fresh=True)
     assert "starting fresh: deleted the backup" in capsys.readouterr().out
@@ -182,14 +182,14 @@ def test_a_killed_worker_is_named_and_the_job_resumes_from_its_backup(folder, tm
             time.sleep(0.05)  # until worker 0 (the chief, which writes the backup) has finished an epoch
         assert running.procs[0].poll() is None, "the job ended before a worker could be killed"
         running.procs[1].kill()  # by its own process id
-        with pytest.raises(workers.WorkerFailedError) as err:
+        with pytest.raises(WorkerError) as err:
             running.wait()
     finally:
         running.stop()
     assert err.value.index == 1 and err.value.returncode == -9
     assert "worker 1 was killed by signal 9 (SIGKILL)" in str(err.value)
     assert "Rerunning the same job resumes" in str(err.value)
-    with pytest.raises(workers.BackupMismatchError, match="seed 0 there, 1 now"):
+    with pytest.raises(WorkerError, match="seed 0 there, 1 now"):
         workers.start(**options, out=tmp_path, seed=1)
     resumed = workers.train(**options, out=tmp_path)
     first = resumed.reports[0]["epochs_run"][0]
@@ -202,22 +202,21 @@ def test_a_killed_worker_is_named_and_the_job_resumes_from_its_backup(folder, tm
 def test_a_worker_whose_port_was_taken_after_the_check_names_the_port(folder, tmp_path, monkeypatch):
     """A port taken between the check and the worker's start: the worker's gRPC error is turned
     into one that names the worker and the port."""
-    monkeypatch.setattr(workers, "check_ports", lambda ports, count: ports)  # as if taken just after
+    free = workers.ports_for(1)[0]
+    monkeypatch.setattr(workers, "ports_for", lambda count, ports=None: ports)  # as if taken just after
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(
-            workers.PortBusyError, match=f"worker 0 could not listen on port {port} of 127.0.0.1"
-        ):
-            workers.train(**job(folder), out=tmp_path, ports=[port, workers.free_ports(1)[0]])
+        with pytest.raises(WorkerError, match=f"worker 0 could not listen on port {port} of 127.0.0.1"):
+            workers.train(**job(folder), out=tmp_path, ports=[port, free])
 
 
 @pytest.mark.slow
 def test_a_worker_job_past_its_timeout_is_stopped_and_says_so(folder, tmp_path):
     """A job given 2 s: stopped, every worker reaped, and the error gives the seconds and the workers."""
     running = workers.start(**job(folder, timeout=2), out=tmp_path)
-    with pytest.raises(workers.WorkerTimeoutError) as err:
+    with pytest.raises(WorkerError) as err:
         running.wait()
     assert "did not finish within its timeout of 2 s: worker(s) 0, 1 still running were stopped" in str(
         err.value

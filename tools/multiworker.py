@@ -2,13 +2,11 @@
 
     python tools/multiworker.py --workers 2 --classes cat dog fish --n 500 --epochs 3 --out runs/mw
 
-A command-line front to quickdraw_cnn.workers.train, which does everything: it checks the
-settings before anything starts, runs one process per worker on 127.0.0.1 with its TF_CONFIG and
-one CPU thread, stops them all if one fails or --timeout runs out (saying which and how), and
-leaves each worker's report, weights and log in --out. After a crash, the same command resumes
-from the backup in <out>/backup; a command with other settings is refused there (--fresh starts
-anew). On a cluster, Ray Train's TensorflowTrainer or a Kubeflow TFJob starts the workers and
-sets TF_CONFIG. Explained in 08_many_categories.ipynb.
+A command-line front to quickdraw_cnn.workers.train: it checks the settings before anything starts,
+runs one process per worker on 127.0.0.1, stops them all if one fails or --timeout runs out (saying
+which and how), and leaves each worker's report, weights and log in --out. After a crash the same
+command resumes from <out>/backup; other settings are refused there (--fresh starts anew).
+Explained in 10_beyond_one_machine.ipynb.
 """
 
 import argparse
@@ -34,32 +32,15 @@ def main(argv=None):
     ap.add_argument("--ports", type=int, nargs="+", help="one port per worker (default: free ones)")
     ap.add_argument("--fresh", action="store_true", help="start anew over the backup of another job")
     ap.add_argument("--out", default="runs/multiworker")
-    args = ap.parse_args(argv)
     try:
-        result = workers.train(
-            args.classes,
-            args.n,
-            args.epochs,
-            args.workers,
-            args.out,
-            offset=args.offset,
-            data_dir=args.data_dir or None,
-            batch_size=args.batch_size,
-            config=args.config,
-            seed=args.seed,
-            threads=args.threads,
-            timeout=args.timeout,
-            ports=args.ports,
-            fresh=args.fresh,
-        )
+        result = workers.train(**vars(ap.parse_args(argv)))
     except (QuickDrawError, ValueError, TypeError) as e:
         print(f"multiworker: {e}", file=sys.stderr)
         return 1
     for r in result.reports:
         print(
             f"worker {r['index']}: epochs {r['epochs_run']}, {r['fit_seconds']:.1f} s, "
-            f"{r['drawings_per_second']:,.0f} drawings/s (all workers), "
-            f"final loss {r['history']['loss'][-1]:.4f}"
+            f"{r['drawings_per_second']:,.0f} drawings/s (all workers), loss {r['history']['loss'][-1]:.4f}"
         )
     same = result.identical_weights
     print(f"{len(result.reports)} worker(s), {result.seconds:.1f} s in all; identical weights: {same}")
