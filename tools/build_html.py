@@ -26,9 +26,8 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from quickdraw_cnn.series import COMMITTED_NETWORKS  # written by make notebooks
-
 REPO_DIR = Path(__file__).resolve().parents[1]
+COMMITTED_NETWORKS = REPO_DIR / "web" / "networks"  # the committed outputs' networks (make notebooks)
 WEB_DIR = REPO_DIR / "web"  # the pad's scripts, and package.json / package-lock.json for npm ci
 RUNTIME_DIR = WEB_DIR / "node_modules" / "onnxruntime-web" / "dist"
 # What onnxruntime-web needs for its WebAssembly backend alone (checked in the browser test):

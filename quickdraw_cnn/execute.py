@@ -1,0 +1,176 @@
+"""Execute one notebook with papermill within time limits; any stop is a RunError naming notebook and cell.
+
+Only public options: nbclient's ``timeout_func``, callbacks and ``kernel_manager_class`` (papermill
+hands extra keyword arguments on to nbclient's NotebookClient), jupyter_client's ``transport`` and
+``connection_file`` settings and its ``cleanup_ipc_files`` method.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from quickdraw_cnn.errors import ParameterError, RunError
+from quickdraw_cnn.progress import Progress
+
+CELL_TIMEOUT = 3600.0  # seconds one cell may run (06's longest: a few minutes on 2 cores)
+RUN_DEADLINE = 4 * 3600.0  # seconds a whole run may take (the series at its defaults: about 10 min)
+LONGEST = 7 * 24 * 3600.0  # a time limit beyond a week is a typo
+
+
+def seconds(value, name):
+    """``value`` (text or a number) as seconds from 1 to a week, else ParameterError naming ``name``.
+
+    Used by Limits."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not 1 <= number <= LONGEST:  # NaN fails this too
+        raise ParameterError(f"{name} must be a number of seconds from 1 to {LONGEST:.0f}, got {value!r}")
+    return number
+
+
+class Limits:
+    """The time limits of one run: ``cell_timeout`` seconds a cell, ``deadline`` seconds in all (None:
+    $QUICKDRAW_CELL_TIMEOUT and $QUICKDRAW_RUN_DEADLINE, else CELL_TIMEOUT and RUN_DEADLINE).
+
+    Used by the series runner."""
+
+    def __init__(self, cell_timeout=None, deadline=None):
+        def pick(given, flag, var, default):
+            return seconds(given, flag) if given is not None else seconds(os.environ.get(var) or default, var)
+
+        self.cell = pick(cell_timeout, "--cell-timeout", "QUICKDRAW_CELL_TIMEOUT", CELL_TIMEOUT)
+        self.total = pick(deadline, "--deadline", "QUICKDRAW_RUN_DEADLINE", RUN_DEADLINE)
+        self.ends = time.monotonic() + self.total
+
+    def for_cell(self, cell=None):
+        """nbclient's ``timeout_func``: the cell timeout, or what is left of the run if less."""
+        return max(int(min(self.cell, self.ends - time.monotonic())), 1)
+
+    def why(self):
+        if time.monotonic() >= self.ends - 1:
+            return f"the run's deadline of {self.total:.0f} s (--deadline, QUICKDRAW_RUN_DEADLINE) passed"
+        return f"it ran past the cell timeout of {self.cell:.0f} s (--cell-timeout, QUICKDRAW_CELL_TIMEOUT)"
+
+
+def kernel_manager_class(sync=False):
+    """The kernel manager of papermill's (here) and nbval's (conftest.py) kernels: on Linux and macOS
+    kernel and client talk over Unix sockets in a fresh folder, not over TCP ports, which
+    jupyter_client picks, lets go and hands to the kernel: a kernel starting at the same moment
+    elsewhere can take one ("Address already in use", then "Kernel didn't respond": papermill#511).
+    jupyter_client names the sockets after the connection file (``<folder>/kernel-ipc-1`` ...) and
+    removes both at shutdown; the folder goes too. ``sync``: nbval's blocking KernelManager. Windows
+    (no Unix sockets in ZeroMQ): TCP. Used by execute_notebook and conftest.py.
+    """
+    from jupyter_client import AsyncKernelManager, KernelManager
+    from traitlets import default
+
+    base = KernelManager if sync else AsyncKernelManager
+    if os.name == "nt":
+        return base
+
+    class UnixSocketKernelManager(base):
+        @default("transport")
+        def unix_sockets(self):
+            return "ipc"
+
+        @default("connection_file")
+        def in_a_fresh_folder(self):
+            return os.path.join(tempfile.mkdtemp(prefix="quickdraw-kernel-"), "kernel.json")
+
+        def cleanup_ipc_files(self):  # at shutdown, after cleanup_connection_file
+            super().cleanup_ipc_files()
+            with contextlib.suppress(OSError):  # not empty on a restart: the connection file stays
+                os.rmdir(os.path.dirname(self.connection_file))
+
+    return UnixSocketKernelManager
+
+
+@contextlib.contextmanager
+def kernel_environment(extra):
+    """What kernels inherit: quiet, headless, data folders absolute, plus ``extra`` for the block."""
+    for var in ("QUICKDRAW_DATA_DIR", "QUICKDRAW_CACHE_DIR", "QUICKDRAW_EXPERIMENT_CACHE"):
+        if os.environ.get(var):  # absolute: kernels run in another folder
+            os.environ[var] = str(Path(os.environ[var]).expanduser().resolve())
+    os.environ.update({"QUICKDRAW_QUIET": "1", "QUICKDRAW_HEADLESS": "1"})
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    before = {name: os.environ.get(name) for name in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            os.environ.pop(name) if value is None else os.environ.update({name: value})
+
+
+def execute_notebook(path, out, parameters, cwd, limits=None, progress=None, env=None):
+    """Execute ``path`` into ``out`` with papermill, kernel ``python3`` started in ``cwd`` with ``env``
+    added, each cell within ``limits`` (a Limits), reporting to ``progress`` (a Progress). A stop
+    raises RunError naming the notebook and the cell, and the executed notebook shows where it
+    stopped (no cell that did not finish is marked completed). Used by the series runner.
+    """
+    import papermill as pm
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    limits, name = limits or Limits(), Path(path).name
+    watch = progress or Progress(name, live=False)
+    if time.monotonic() >= limits.ends:
+        raise RunError(f"the run's deadline ({limits.total:.0f} s) passed before {name} started; stopped")
+    options = dict(kernel_name="python3", cwd=str(cwd), progress_bar=False, log_output=False)
+    try:
+        with kernel_environment(env or {}):
+            return pm.execute_notebook(
+                str(path),
+                str(out),
+                parameters=parameters,
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+                kernel_manager_class=kernel_manager_class(),
+                timeout_func=limits.for_cell,
+                **options,
+                **watch.hooks(),
+            )
+    except pm.PapermillExecutionError as err:
+        stop = RunError(
+            f"{name} stopped in cell [{err.exec_count}] ({watch.where()}) with {err.ename}:\n  {err.evalue}\n"
+            f"The executed notebook, with the whole traceback: {out}"
+        )
+        stop.ename, stop.evalue, cause = err.ename, err.evalue, None
+    except (CellTimeoutError, DeadKernelError, KeyboardInterrupt) as err:
+        cause = err
+        why = {
+            CellTimeoutError: limits.why(),
+            DeadKernelError: "its kernel died: killed, or out of memory (close other programs, or lower "
+            "parameters)",
+        }.get(type(err), "interrupted (Ctrl-C)")
+        mark_failed(out, watch.cell, type(err).__name__, why)
+        stop = RunError(f"{name}, {watch.where()}: stopped, {why}; the notebook as far as it ran: {out}")
+    stop.notebook, stop.output, stop.interrupted = name, Path(out), isinstance(cause, KeyboardInterrupt)
+    raise stop from cause
+
+
+def mark_failed(out, index, ename, why):
+    """Mark the executed notebook ``out`` failed at cell ``index`` (an error output saying ``why``), the
+    cells after it not run: papermill marks them completed when the kernel dies. Used above."""
+    import nbformat
+
+    from quickdraw_cnn.files import write_bytes
+
+    try:
+        nb = nbformat.read(out, as_version=4)
+    except (OSError, ValueError):
+        return  # papermill wrote nothing yet
+    nb.metadata.setdefault("papermill", {})["exception"] = True
+    for i, cell in enumerate(nb.cells):
+        meta = cell.metadata.setdefault("papermill", {})
+        if i == index:
+            meta.update(status="failed", exception=True)
+            cell.outputs.append(nbformat.v4.new_output("error", ename=ename, evalue=why, traceback=[why]))
+        elif index is None or i > index:
+            meta["status"] = "pending"
+    write_bytes(out, nbformat.writes(nb).encode())
