@@ -1,8 +1,7 @@
 """Execute one notebook with papermill within time limits; any stop is a RunError naming notebook and cell.
 
-Only public options: nbclient's ``timeout_func``, callbacks and ``kernel_manager_class`` (papermill
-hands extra keyword arguments on to nbclient's NotebookClient), jupyter_client's ``transport`` and
-``connection_file`` settings and its ``cleanup_ipc_files`` method.
+Public options only: nbclient's ``timeout_func``, callbacks and ``kernel_manager_class`` (papermill
+hands extra keyword arguments on to nbclient's NotebookClient) and jupyter_client's settings.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ LONGEST = 7 * 24 * 3600.0  # a time limit beyond a week is a typo
 
 def seconds(value, name):
     """``value`` (text or a number) as seconds from 1 to a week, else ParameterError naming ``name``.
-
     Used by Limits."""
     try:
         number = float(value)
@@ -36,10 +34,8 @@ def seconds(value, name):
 
 
 class Limits:
-    """The time limits of one run: ``cell_timeout`` seconds a cell, ``deadline`` seconds in all (None:
-    $QUICKDRAW_CELL_TIMEOUT and $QUICKDRAW_RUN_DEADLINE, else CELL_TIMEOUT and RUN_DEADLINE).
-
-    Used by the series runner."""
+    """A run's time limits: ``cell_timeout`` seconds a cell, ``deadline`` in all (None: from
+    $QUICKDRAW_CELL_TIMEOUT and $QUICKDRAW_RUN_DEADLINE, else the defaults). Used by the runner."""
 
     def __init__(self, cell_timeout=None, deadline=None):
         def pick(given, flag, var, default):
@@ -60,19 +56,16 @@ class Limits:
 
 
 def kernel_manager_class(sync=False):
-    """The kernel manager of papermill's (here) and nbval's (conftest.py) kernels: on Linux and macOS
-    kernel and client talk over Unix sockets in a fresh folder, not over TCP ports, which
-    jupyter_client picks, lets go and hands to the kernel: a kernel starting at the same moment
-    elsewhere can take one ("Address already in use", then "Kernel didn't respond": papermill#511).
-    jupyter_client names the sockets after the connection file (``<folder>/kernel-ipc-1`` ...) and
-    removes both at shutdown; the folder goes too. ``sync``: nbval's blocking KernelManager. Windows
-    (no Unix sockets in ZeroMQ): TCP. Used by execute_notebook and conftest.py.
-    """
+    """Kernels (papermill's here, nbval's in conftest.py; ``sync``: nbval's blocking kind) that talk
+    over Unix sockets in a fresh folder, not TCP ports, which jupyter_client picks, lets go and hands
+    to the kernel: a kernel starting elsewhere meanwhile can take one ("Address already in use", then
+    "Kernel didn't respond": papermill#511). jupyter_client names the sockets after the connection
+    file and removes both at shutdown; the folder goes too. Windows: TCP. Used by execute_notebook."""
     from jupyter_client import AsyncKernelManager, KernelManager
     from traitlets import default
 
     base = KernelManager if sync else AsyncKernelManager
-    if os.name == "nt":
+    if os.name == "nt":  # no Unix sockets in ZeroMQ there
         return base
 
     class UnixSocketKernelManager(base):
@@ -81,7 +74,7 @@ def kernel_manager_class(sync=False):
             return "ipc"
 
         @default("connection_file")
-        def in_a_fresh_folder(self):
+        def in_a_fresh_folder(self):  # the sockets: <folder>/kernel-ipc-1 ...
             return os.path.join(tempfile.mkdtemp(prefix="quickdraw-kernel-"), "kernel.json")
 
         def cleanup_ipc_files(self):  # at shutdown, after cleanup_connection_file
@@ -94,14 +87,13 @@ def kernel_manager_class(sync=False):
 
 @contextlib.contextmanager
 def kernel_environment(extra):
-    """What kernels inherit: quiet, headless, data folders absolute, plus ``extra`` for the block."""
+    """What kernels inherit: quiet, headless, data folders absolute, and ``extra`` for the block."""
     for var in ("QUICKDRAW_DATA_DIR", "QUICKDRAW_CACHE_DIR", "QUICKDRAW_EXPERIMENT_CACHE"):
         if os.environ.get(var):  # absolute: kernels run in another folder
             os.environ[var] = str(Path(os.environ[var]).expanduser().resolve())
-    os.environ.update({"QUICKDRAW_QUIET": "1", "QUICKDRAW_HEADLESS": "1"})
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     before = {name: os.environ.get(name) for name in extra}
-    os.environ.update(extra)
+    os.environ.update({"QUICKDRAW_QUIET": "1", "QUICKDRAW_HEADLESS": "1", **extra})
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         yield
     finally:
@@ -110,44 +102,43 @@ def kernel_environment(extra):
 
 
 def execute_notebook(path, out, parameters, cwd, limits=None, progress=None, env=None):
-    """Execute ``path`` into ``out`` with papermill, kernel ``python3`` started in ``cwd`` with ``env``
-    added, each cell within ``limits`` (a Limits), reporting to ``progress`` (a Progress). A stop
-    raises RunError naming the notebook and the cell, and the executed notebook shows where it
-    stopped (no cell that did not finish is marked completed). Used by the series runner.
-    """
+    """Execute ``path`` into ``out`` with papermill (kernel ``python3`` in ``cwd``, ``env`` added),
+    each cell within ``limits``, reporting to ``progress``. A stop raises RunError naming the notebook
+    and the cell; ``out`` then shows where it stopped (no cell not finished marked completed).
+    Used by the series runner."""
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     limits, name = limits or Limits(), Path(path).name
-    watch = progress or Progress(name, live=False)
+    watch, cause = progress or Progress(name, live=False), None
     if time.monotonic() >= limits.ends:
         raise RunError(f"the run's deadline ({limits.total:.0f} s) passed before {name} started; stopped")
-    options = dict(kernel_name="python3", cwd=str(cwd), progress_bar=False, log_output=False)
+    nbclient = dict(
+        kernel_manager_class=kernel_manager_class(), timeout_func=limits.for_cell, **watch.hooks()
+    )
     try:
         with kernel_environment(env or {}):
             return pm.execute_notebook(
                 str(path),
                 str(out),
-                parameters=parameters,
-                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
-                kernel_manager_class=kernel_manager_class(),
-                timeout_func=limits.for_cell,
-                **options,
-                **watch.hooks(),
+                parameters,
+                kernel_name="python3",
+                cwd=str(cwd),
+                progress_bar=False,
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],  # no kernel log in the terminal
+                **nbclient,
             )
     except pm.PapermillExecutionError as err:
         stop = RunError(
             f"{name} stopped in cell [{err.exec_count}] ({watch.where()}) with {err.ename}:\n  {err.evalue}\n"
             f"The executed notebook, with the whole traceback: {out}"
         )
-        stop.ename, stop.evalue, cause = err.ename, err.evalue, None
+        stop.ename, stop.evalue = err.ename, err.evalue
     except (CellTimeoutError, DeadKernelError, KeyboardInterrupt) as err:
-        cause = err
-        why = {
-            CellTimeoutError: limits.why(),
-            DeadKernelError: "its kernel died: killed, or out of memory (close other programs, or lower "
-            "parameters)",
-        }.get(type(err), "interrupted (Ctrl-C)")
+        why, cause = "interrupted (Ctrl-C)", err
+        if not isinstance(err, KeyboardInterrupt):
+            died = "its kernel died: killed, or out of memory (close other programs, or lower parameters)"
+            why = limits.why() if isinstance(err, CellTimeoutError) else died
         mark_failed(out, watch.cell, type(err).__name__, why)
         stop = RunError(f"{name}, {watch.where()}: stopped, {why}; the notebook as far as it ran: {out}")
     stop.notebook, stop.output, stop.interrupted = name, Path(out), isinstance(cause, KeyboardInterrupt)

@@ -1,12 +1,11 @@
-"""How far a notebook run is: the code cell running (nbclient's callbacks), a live status line, timings.
+"""How far a notebook run is: its code cells as nbclient reports them, a live status line, timings.
 
-In a terminal (never under CI) the line ``06_experiments.ipynb  cell 14/33  2:41  about 3:20 left`` is
-redrawn every second; the estimate comes from the notebook's last run at the same parameters
-(``series-timings.json`` in the experiment cache), else from the cells done so far.
+In a terminal (never under CI): ``06_experiments.ipynb  cell 14/33  2:41  about 3:20 left``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -14,38 +13,30 @@ import threading
 import time
 from pathlib import Path
 
+HOOKS = ("on_notebook_start", "on_cell_execute", "on_cell_executed")  # nbclient's, named after them
+
 
 def timings_path():
-    """Where the seconds per cell of past runs are kept: the experiment cache. Used by load_timings."""
+    """Where the seconds per cell of past runs are kept: the experiment cache. Used by Progress."""
     from quickdraw_cnn.experiments import experiment_cache_dir  # loads no TensorFlow
 
     return experiment_cache_dir() / "series-timings.json"
 
 
-def timing_key(name, params):
-    """A notebook and its parameters, folders (a new artifacts_dir each run) aside. Used by the runner."""
-    kept = {k: v for k, v in params.items() if not k.endswith(("_dir", "_path"))}
-    return f"{name} {json.dumps(kept, sort_keys=True, default=str)}"
-
-
-def load_timings():
-    """{timing_key: seconds per code cell} of past runs ({} if unreadable). Used by the series runner."""
-    try:
-        return json.loads(timings_path().read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def save_timings(key, seconds):
-    """Keep ``seconds`` for the next estimate. Only the estimate reads them: a cache that cannot be
-    written (read-only, full) costs the next run its estimate, never this run. Used by the runner."""
+def timings(key, seconds=None):
+    """The seconds per code cell of the last run under ``key`` (None if unknown); with ``seconds``,
+    keep those instead. Only the estimate reads them: a cache that cannot be read or written
+    (read-only, full) costs the next run its estimate, never this run. Used by Progress."""
     from quickdraw_cnn.files import write_bytes  # numpy only: no TensorFlow in the runner
 
-    timings = {**load_timings(), key: seconds}
     try:
-        write_bytes(timings_path(), (json.dumps(timings, indent=1) + "\n").encode())
-    except OSError:  # the project's WriteError is an OSError too
-        return
+        kept = json.loads(timings_path().read_text())
+    except (OSError, ValueError):
+        kept = {}
+    if seconds is not None:
+        with contextlib.suppress(OSError):  # the project's WriteError is an OSError too
+            write_bytes(timings_path(), (json.dumps({**kept, key: seconds}, indent=1) + "\n").encode())
+    return kept.get(key)
 
 
 def show_progress(stream=None):
@@ -59,18 +50,18 @@ def _clock(seconds):
 
 
 class Progress:
-    """One notebook's run as nbclient reports it (``hooks()``), the line drawn from it (``live``) and
-    the code cell running, named if the run stops. ``previous``: seconds per code cell of an earlier
-    run at the same parameters; the estimate scales them by how this run compares so far, or without
-    them takes the average cell so far times the cells left. Used by the series runner.
-    """
+    """One notebook's run as nbclient reports it (``hooks()``), its code cell running (named if the run
+    stops) and the line drawn from it (``live``). The estimate: the last run's timings at the same
+    ``params``, scaled by how this run compares so far, else the average cell so far. Used by the runner."""
 
-    def __init__(self, name, previous=None, stream=None, live=None, interval=1.0, status_file=None):
-        self.name, self._previous, self.status_file = name, previous, status_file
-        self.stream = stream or sys.stderr
+    def __init__(self, name, params=None, stream=None, live=None, interval=1.0, status_file=None):
+        self.name, self.status_file, self.stream = name, status_file, stream or sys.stderr
+        kept = {k: v for k, v in (params or {}).items() if not k.endswith(("_dir", "_path"))}  # new each run
+        self.key = None if params is None else f"{name} {json.dumps(kept, sort_keys=True, default=str)}"
+        self._previous = timings(self.key) if self.key else None
         self.live = show_progress(self.stream) if live is None else live
         self.interval, self.seconds, self.total, self.previous = interval, [], 0, None
-        self.cell, self.source, self.code_cells = None, "", []  # the code cell running (index, source)
+        self.cell, self.source, self.cells = None, "", []  # the code cell running (index, source)
         self.start = self.cell_start_time = time.monotonic()
         self._stop, self._thread = threading.Event(), None
 
@@ -86,27 +77,22 @@ class Progress:
             self._thread.join()
             done = f"{len(self.seconds)}/{self.total} cells  {_clock(time.monotonic() - self.start)}"
             self._write(f"{self.name}  {done}" + ("" if exc[0] is None else "  stopped") + "\n")
+        if self.key and exc[0] is None and len(self.seconds) == self.total:
+            timings(self.key, [round(t, 2) for t in self.seconds])
 
     def hooks(self):
         """nbclient's documented callbacks, which papermill hands on to nbclient's NotebookClient."""
-        return dict(
-            on_notebook_start=self.notebook_started,
-            on_cell_execute=self.cell_started,
-            on_cell_executed=self.cell_done,
-        )
+        return {name: getattr(self, name) for name in HOOKS}
 
-    def notebook_started(self, notebook):
-        """The code cells nbclient will run (papermill's injected parameters included)."""
-        self.code_cells = [
-            i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and c.source.strip()
-        ]
-        self.total = len(self.code_cells)
+    def on_notebook_start(self, notebook):  # papermill's injected parameters cell included
+        self.cells = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and c.source.strip()]
+        self.total = len(self.cells)
         self.previous = self._previous if self._previous and len(self._previous) == self.total else None
 
-    def cell_started(self, cell, cell_index):
+    def on_cell_execute(self, cell, cell_index):
         self.cell, self.source, self.cell_start_time = cell_index, cell.source, time.monotonic()
 
-    def cell_done(self, cell, cell_index, execute_reply):
+    def on_cell_executed(self, cell, cell_index, execute_reply):
         self.seconds.append(time.monotonic() - self.cell_start_time)
 
     def where(self):
@@ -114,11 +100,10 @@ class Progress:
         if self.cell is None:
             return "before its first cell"
         first = next((line.strip() for line in self.source.splitlines() if line.strip()), "")
-        return f"code cell {self.code_cells.index(self.cell) + 1} of {self.total} ({first[:60]!r})"
+        return f"code cell {self.cells.index(self.cell) + 1} of {self.total} ({first[:60]!r})"
 
     def remaining(self, now=None):
-        """Seconds left, estimated; None while there is nothing to go on. A cell running longer than
-        expected counts as about to end, so the estimate never claims the run is over."""
+        """Seconds left (None: nothing to go on yet); a cell overrunning counts as about to end."""
         now = time.monotonic() if now is None else now
         done, running = len(self.seconds), now - self.cell_start_time
         if self.previous is not None:
@@ -132,18 +117,16 @@ class Progress:
 
     def line(self, now=None):
         now = time.monotonic() if now is None else now
-        elapsed = _clock(now - self.start)
+        elapsed, left = _clock(now - self.start), self.remaining(now)
         if self.cell is None:
             return f"{self.name}  {elapsed}  starting the kernel"
         text = f"{self.name}  cell {min(len(self.seconds) + 1, self.total)}/{self.total}  {elapsed}"
-        left = self.remaining(now)
         if left is not None:
             text += f"  about {_clock(left)} left ({'by cells' if self.previous is None else 'as last time'})"
         return f"{text}  {self.download()}".rstrip()
 
     def download(self):
-        """What a download in the notebook reports into ``status_file`` (quickdraw_cnn.data:
-        "downloading apple.npy: 1.2 of 2.4 MB") while the report is fresh (5 s); else ""."""
+        """A download's report in ``status_file`` (quickdraw_cnn.data) while fresh (5 s); else ""."""
         try:
             path = Path(self.status_file or "")
             return path.read_text().strip() if time.time() - path.stat().st_mtime <= 5 else ""

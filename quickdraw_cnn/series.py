@@ -1,15 +1,14 @@
 """Run the notebook series in order with papermill: ``python -m quickdraw_cnn.series [-p NAME VALUE ...]``.
 
-Each run gets a folder of its own, ``runs/<date-time>/`` (``-2``, ``-3`` ... in the same second): the
-executed notebooks, ``artifacts/`` (what one chapter hands the next, figures included) and
-``metrics.json``. ``runs/latest`` points at the newest complete run (an ``--only`` run, or one that
-stopped, leaves it). ``-p`` goes to every notebook that declares it, checked before any runs: a
-Python literal, a YAML list (``[cat, dog]``) or text; relative ``*_dir``/``*_path`` values are taken
-from where you run the command. Limits: ``--cell-timeout`` a cell, ``--deadline`` a run; a run that
-stops names the notebook and the cell. Two runs into the same run or artifacts folder: refused.
-``--solutions [ARTIFACTS_DIR]`` runs the exercise solutions against a run's artifacts (default
-``runs/latest/artifacts``); ``--in-place`` re-executes the committed notebooks at their defaults, then
-the solutions, and replaces the committed ones only if every one of them ran.
+Each run gets a folder of its own, ``runs/<date-time>/`` (``-2`` ... in the same second): the executed
+notebooks, ``artifacts/`` and ``metrics.json``; ``runs/latest`` points at the newest complete run (an
+``--only`` run, or one that stopped, leaves it). ``-p`` goes to every notebook that declares it, checked
+before any runs: a Python literal, a YAML list (``[cat, dog]``) or text; ``*_dir``/``*_path`` values are
+taken from where you run the command. A run that stops (a cell's error, ``--cell-timeout``,
+``--deadline``, a dead kernel, Ctrl-C) names the notebook and the cell; a run into the folder of
+another running one is refused. ``--solutions [ARTIFACTS_DIR]`` runs the exercise solutions against a
+run's artifacts (default ``runs/latest/artifacts``); ``--in-place`` re-executes the committed notebooks
+and solutions, and replaces them only if every one ran.
 """
 
 from __future__ import annotations
@@ -30,12 +29,11 @@ import yaml
 
 from quickdraw_cnn.errors import ParameterError, QuickDrawError, RunError, WriteError
 from quickdraw_cnn.execute import Limits, execute_notebook
-from quickdraw_cnn.progress import Progress, load_timings, save_timings, timing_key
+from quickdraw_cnn.progress import Progress
 
 REPO_DIR = Path(__file__).resolve().parent.parent  # the repository: quickdraw_cnn/..
-NOTEBOOK_DIR = REPO_DIR / "notebooks"
-SOLUTION_DIR = REPO_DIR / "solutions"
-LOCK_NAME = ".series-lock"
+NOTEBOOK_DIR, SOLUTION_DIR = REPO_DIR / "notebooks", REPO_DIR / "solutions"
+LOCK_NAME, ANOTHER = ".series-lock", "give this run another folder (--run-dir, -p artifacts_dir)"
 
 
 def notebooks(names=None, folder=None):
@@ -60,32 +58,29 @@ def declared_parameters(path):
     return set(pm.inspect_notebook(str(path)))
 
 
-def _same_kind(value, default):
-    if isinstance(default, (bool, int, float)) and isinstance(value, bool) != isinstance(default, bool):
-        return False
-    if isinstance(default, (list, tuple)):
-        return isinstance(value, (list, tuple)) and (
-            not default or all(_same_kind(v, default[0]) for v in value)
-        )
-    kinds = {int: int, float: (int, float), str: str}
-    return type(default) not in kinds or isinstance(value, kinds[type(default)])
-
-
 # MERGE: this function is replaced by quickdraw_cnn.parameters.check(path, params).
 def check_parameter_types(path, params):
     """Refuse a ``-p`` value whose type differs from the notebook's default (a whole number for 5, a
     number for 0.1, a list of whole numbers for [2, 4], text for "x"): ParameterError."""
     import papermill as pm
 
+    def same(value, default):
+        if isinstance(default, (list, tuple)):
+            return isinstance(value, (list, tuple)) and (
+                not default or all(same(v, default[0]) for v in value)
+            )
+        if isinstance(default, (bool, int, float)) and isinstance(value, bool) != isinstance(default, bool):
+            return False
+        kinds = {int: int, float: (int, float), str: str}
+        return type(default) not in kinds or isinstance(value, kinds[type(default)])
+
     for name, info in pm.inspect_notebook(str(path)).items():
         try:
             default = ast.literal_eval(info["default"])
         except (ValueError, SyntaxError):
             continue
-        if name in params and not _same_kind(params[name], default):
-            raise ParameterError(
-                f"-p {name} must be like its default {info['default']}, got {params[name]!r}"
-            )
+        if name in params and not same(params[name], default):
+            raise ParameterError(f"-p {name} must be like its default {default!r}, got {params[name]!r}")
 
 
 def parse_params(pairs):
@@ -100,28 +95,28 @@ def parse_params(pairs):
 
 
 _HELD = set()  # folders this process holds (--in-place: the series, then the solutions)
+if os.name == "nt":  # the C runtime's lock of the file's first byte
+    import msvcrt
+
+    lock_file = lambda fd: msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+else:
+    import fcntl
+
+    lock_file = lambda fd: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def _take(path):
-    """The lock file ``path`` opened and locked by the OS, which releases it however the process
-    ends (no lock is ever stale); None while another process holds it."""
+    """The lock file ``path``, locked by the OS, which releases it however the process ends (no lock is
+    ever stale); its process number in it. None while another process holds it."""
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            if os.name == "nt":
-                import msvcrt
-
-                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            lock_file(fd)
         except OSError:
-            os.close(fd)
-            return None
+            return os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             if os.stat(path).st_ino == os.fstat(fd).st_ino:  # not removed by its last holder meanwhile
-                os.write(fd, f"{os.getpid()}\n".encode())  # for the message of a run refused
+                os.write(fd, f"{os.getpid()}\n".encode())
                 return fd
         os.close(fd)
 
@@ -129,24 +124,16 @@ def _take(path):
 @contextlib.contextmanager
 def locked(folder):
     """Hold ``folder``'s lock for the block: a run into the same folder meanwhile is refused."""
-    folder, fd = Path(folder).expanduser().resolve(), None
+    folder, fd, holder = Path(folder).expanduser().resolve(), None, None
     try:
         if folder not in _HELD:
             folder.mkdir(parents=True, exist_ok=True)
             fd = _take(folder / LOCK_NAME)
-            if fd is None:
-                holder = (folder / LOCK_NAME).read_text().strip() or "not written yet"
-                raise WriteError(
-                    f"another run (process {holder}) is writing into {folder}: wait for it, or "
-                    "give this run another folder (--run-dir, -p artifacts_dir)"
-                )
+            holder = None if fd else (folder / LOCK_NAME).read_text().strip() or "not written yet"
     except OSError as err:
-        if isinstance(err, WriteError):
-            raise
-        raise WriteError(
-            f"cannot write into {folder} ({err.strerror or err}): give the run a writable "
-            "folder (--run-dir, -p artifacts_dir)"
-        ) from None
+        raise WriteError(f"cannot write into {folder} ({err.strerror}): {ANOTHER} it can write") from None
+    if holder:
+        raise WriteError(f"another run (process {holder}) is writing into {folder}: wait, or {ANOTHER}")
     _HELD.add(folder)
     try:
         yield folder
@@ -159,8 +146,8 @@ def locked(folder):
 
 
 def new_run_dir(parent=None, stamp=None):
-    """A new, empty folder ``runs/<date-time>`` (``-2``, ``-3`` ... when taken), made here: two
-    runs started in the same second get two folders."""
+    """A new, empty ``runs/<date-time>`` (``-2``, ``-3`` ... when taken), made here: two runs
+    started in the same second get two folders."""
     parent, stamp = Path(parent or REPO_DIR / "runs"), stamp or time.strftime("%Y%m%d-%H%M%S")
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -174,60 +161,51 @@ def new_run_dir(parent=None, stamp=None):
 
 
 def run_series(run_dir, params=None, names=None, log=print, progress=None, limits=None, env=None):
-    """Execute the notebooks into ``run_dir``/notebooks; return {notebook name: seconds}. Checks
-    every parameter first; holds the lock of ``run_dir`` and of the artifacts folder. ``progress``:
-    draw the live line (default: in a terminal, not under CI); ``limits``: a Limits; ``env``: added
-    to the kernels' environment."""
+    """Execute the notebooks into ``run_dir``/notebooks; return {notebook name: seconds}. Checks every
+    parameter first; holds the locks of ``run_dir`` and the artifacts folder. ``progress``: draw the
+    live line (default: in a terminal, not under CI); ``env``: added to the kernels' environment."""
     from quickdraw_cnn.data import PROGRESS_FILE_ENV
 
     resolve = lambda k, v: str(Path(v).expanduser().resolve()) if k.endswith(("_dir", "_path")) and v else v
     params = {k: resolve(k, v) if isinstance(v, str) else v for k, v in (params or {}).items()}
     paths, run_dir, limits = notebooks(names), Path(run_dir).resolve(), limits or Limits()
     declared = {p: declared_parameters(p) for p in paths}
-    if set(params) - set().union(*declared.values()):
-        raise ParameterError(
-            f"no notebook declares the parameter(s) {sorted(set(params) - set().union(*declared.values()))}"
-        )
+    if unknown := sorted(set(params) - set().union(*declared.values())):
+        raise ParameterError(f"no notebook declares the parameter(s) {unknown}")
     params.setdefault("artifacts_dir", str(run_dir / "artifacts"))
     mine = {p: {k: v for k, v in params.items() if k in declared[p]} for p in paths}
     for path in paths:  # every notebook's parameters, before the first one runs
         check_parameter_types(path, mine[path])
     seconds, status = {}, run_dir / ".download-progress"  # downloads report here (quickdraw_cnn.data)
+    kernel_env = {PROGRESS_FILE_ENV: str(status), **(env or {})}
     with locked(run_dir), locked(params["artifacts_dir"]):
         for path in paths:
             (run_dir / "notebooks").mkdir(exist_ok=True)
             log(f"running {path.name} {mine[path]}", flush=True)
-            key, start = timing_key(path.name, mine[path]), time.perf_counter()
-            with Progress(path.name, load_timings().get(key), live=progress, status_file=status) as watch:
-                out, kernel_env = (
-                    run_dir / "notebooks" / path.name,
-                    {PROGRESS_FILE_ENV: str(status), **(env or {})},
-                )
+            start, out = time.perf_counter(), run_dir / "notebooks" / path.name
+            with Progress(path.name, mine[path], live=progress, status_file=status) as watch:
                 execute_notebook(path, out, mine[path], NOTEBOOK_DIR, limits, watch, kernel_env)
             status.unlink(missing_ok=True)
             seconds[path.name] = time.perf_counter() - start
-            if len(watch.seconds) == watch.total:
-                save_timings(key, [round(t, 2) for t in watch.seconds])
     return seconds
 
 
 def run_solutions(artifacts_dir, out_dir, names=None, smoke=False, log=print, limits=None):
-    """Execute the solutions against a run's artifacts into ``out_dir``; ``smoke`` adds each one's
-    tiny ``smoke_parameters`` (tests). Returns {notebook name: seconds}."""
+    """Execute the solutions against a run's artifacts into ``out_dir`` (``smoke``: with each one's
+    tiny ``smoke_parameters``); return {notebook name: seconds}."""
     import nbformat
 
     artifacts, seconds = Path(artifacts_dir).expanduser().resolve(), {}
     if not (artifacts / "split.npz").is_file():
-        raise RunError(
-            f"{artifacts} holds no run of the series (no split.npz): run the series first "
-            "(make run), or name the artifacts folder of a run"
-        )
+        raise RunError(f"{artifacts} holds no run of the series: run it first (make run), or name a run's")
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     for path in solutions(names):
         smoke_parameters = nbformat.read(path, as_version=4).metadata.get("smoke_parameters", {})
         log(f"running solutions/{path.name}", flush=True)
-        start = time.perf_counter()
-        params = {"artifacts_dir": str(artifacts), **(smoke_parameters if smoke else {})}
+        params, start = (
+            {"artifacts_dir": str(artifacts), **(smoke_parameters if smoke else {})},
+            time.perf_counter(),
+        )
         execute_notebook(path, Path(out_dir) / path.name, params, SOLUTION_DIR, limits or Limits())
         seconds[path.name] = time.perf_counter() - start
     return seconds
@@ -243,11 +221,11 @@ def execute_in_place(log=print, limits=None):
     artifacts, limits = REPO_DIR / "artifacts", limits or Limits()
     with tempfile.TemporaryDirectory(prefix="quickdraw-notebooks-") as tmp, locked(artifacts):
         seconds = run_series(tmp, {"artifacts_dir": str(artifacts)}, log=log, limits=limits)
-        solved = run_solutions(artifacts, Path(tmp) / "solutions", log=log, limits=limits)
+        solved = run_solutions(artifacts, f"{tmp}/solutions", log=log, limits=limits)
         seconds.update({f"solutions/{name}": s for name, s in solved.items()})
-        executed = [(p, f"{tmp}/notebooks/{p.name}") for p in notebooks()]
-        for path, done in executed + [(p, f"{tmp}/solutions/{p.name}") for p in solutions()]:
-            nb = nbformat.read(done, as_version=4)  # less papermill's injected cell and run data
+        done = [(p, f"{tmp}/notebooks/{p.name}") for p in notebooks()]
+        for path, executed in done + [(p, f"{tmp}/solutions/{p.name}") for p in solutions()]:
+            nb = nbformat.read(executed, as_version=4)  # less papermill's injected cell and run data
             nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
             for meta in [nb.metadata, *(c.metadata for c in nb.cells)]:
                 meta.pop("papermill", None)
@@ -257,22 +235,18 @@ def execute_in_place(log=print, limits=None):
 
 
 def headline(metrics, where=""):
-    """``  test.accuracy: 97.90%`` for each accuracy measured on test or independent drawings in a
-    metrics JSON, whatever its layout."""
+    """``  test.accuracy: 97.90%`` for each accuracy on test or independent drawings in a metrics JSON."""
     if isinstance(metrics, dict):
         return [line for k, v in metrics.items() for line in headline(v, f"{where}.{k}".lstrip("."))]
-    wanted = where.rsplit(".")[-1] in ("accuracy", "top1", "auroc") and (
-        "test" in where or "independent" in where
-    )
-    return [f"  {where}: {metrics:.2%}"] if wanted and isinstance(metrics, float) else []
+    kind, wanted = where.rsplit(".")[-1], "test" in where or "independent" in where
+    return [f"  {where}: {metrics:.2%}"] if wanted and kind in ("accuracy", "top1", "auroc") else []
 
 
 def finish(run_dir, artifacts, seconds, total):
     """Point runs/latest at a complete run; say what ran, where it is, and its headline figures."""
     latest, complete = REPO_DIR / "runs" / "latest", len(seconds) == len(notebooks())
     if complete and run_dir.parent == latest.parent:
-        link = latest.with_name(f".latest-{os.getpid()}")
-        link.unlink(missing_ok=True)
+        (link := latest.with_name(f".latest-{os.getpid()}")).unlink(missing_ok=True)
         link.symlink_to(run_dir.name)
         os.replace(link, latest)  # atomic: two runs ending together leave one valid link
     times = ", ".join(f"{k[:2]}: {v:.1f} s" for k, v in seconds.items())
@@ -280,8 +254,7 @@ def finish(run_dir, artifacts, seconds, total):
     if not complete:
         print(f"runs/latest left as it was: this run ran {len(seconds)} of the {len(notebooks())} notebooks")
     for path in sorted(artifacts.glob("*metrics.json")):
-        if path.name == "metrics.json":
-            shutil.copy(path, run_dir / "metrics.json")
+        shutil.copy(path, run_dir / path.name)
         print(f"{path.name}:", *headline(json.loads(path.read_text()))[:12], sep="\n")
     print(f"executed notebooks: {run_dir / 'notebooks'}\nartifacts and figures: {artifacts}")
 
@@ -306,8 +279,7 @@ def main(argv=None):
         print(f"\n{err}", file=sys.stderr)
         return 130 if getattr(err, "interrupted", False) else 1
     except KeyboardInterrupt:
-        print("\nstopped (Ctrl-C)", file=sys.stderr)
-        return 130
+        return print("\nstopped (Ctrl-C)", file=sys.stderr) or 130
 
 
 def _main(args, limits):

@@ -29,13 +29,14 @@ def test_quiet_under_ci_or_without_a_terminal(monkeypatch):
 
 
 def test_the_line_says_notebook_cell_time_and_estimate_from_the_last_run():
-    watch = Progress("06_experiments.ipynb", previous=[1.0, 100.0, 50.0, 1.0], live=False)
-    watch.notebook_started(notebook(["a", "b", "c", "d"]))
+    watch = Progress("06_experiments.ipynb", live=False)
+    watch._previous = [1.0, 100.0, 50.0, 1.0]  # the last run at the same parameters
+    watch.on_notebook_start(notebook(["a", "b", "c", "d"]))
     start = watch.start
     assert watch.line(now=start + 2).endswith("0:02  starting the kernel")
-    watch.cell_started(nbformat.v4.new_code_cell("a"), 1)
+    watch.on_cell_execute(nbformat.v4.new_code_cell("a"), 1)
     watch.cell_start_time = start
-    watch.cell_done(None, 1, {})  # cell 1 took about as long as last time
+    watch.on_cell_executed(None, 1, {})  # cell 1 took about as long as last time
     watch.seconds[-1] = 1.0
     watch.cell_start_time = start + 1
     line = watch.line(now=start + 31)  # 30 s into cell 2, which took 100 s last time
@@ -45,14 +46,16 @@ def test_the_line_says_notebook_cell_time_and_estimate_from_the_last_run():
 
 
 def test_the_estimate_scales_with_this_run_and_falls_back_to_cells():
-    fast = Progress("x.ipynb", previous=[10.0, 10.0, 10.0], live=False)
-    fast.notebook_started(notebook(["a"] * 3))
+    fast = Progress("x.ipynb", live=False)
+    fast._previous = [10.0, 10.0, 10.0]
+    fast.on_notebook_start(notebook(["a"] * 3))
     fast.seconds = [2.0]  # this run is five times faster (a warm experiment cache, a faster CPU)
     fast.cell_start_time = fast.start
     assert fast.remaining(now=fast.start) == pytest.approx(20 * 3 / 11)
     assert fast.remaining(now=fast.start + 100) == pytest.approx(10 * 3 / 11)  # cell 2 overran: 3 left
-    fresh = Progress("x.ipynb", previous=[1.0] * 7, live=False)  # other cells: not used
-    fresh.notebook_started(notebook(["a"] * 10))
+    fresh = Progress("x.ipynb", live=False)
+    fresh._previous = [1.0] * 7  # other cells: not used
+    fresh.on_notebook_start(notebook(["a"] * 10))
     assert fresh.previous is None and fresh.remaining() is None  # nothing to go on yet
     fresh.seconds = [2.0, 2.0, 2.0]
     fresh.cell_start_time = fresh.start
@@ -61,10 +64,11 @@ def test_the_estimate_scales_with_this_run_and_falls_back_to_cells():
     assert "(by cells)" in fresh.line(now=fresh.start)
 
 
-def test_timings_are_kept_per_notebook_and_parameters_not_per_folder():
-    a = progress.timing_key("06.ipynb", {"seeds": [0], "artifacts_dir": "/runs/1/artifacts"})
-    b = progress.timing_key("06.ipynb", {"seeds": [0], "artifacts_dir": "/runs/2/artifacts"})
-    assert a == b != progress.timing_key("06.ipynb", {"seeds": [0, 1]})
+def test_timings_are_kept_per_notebook_and_parameters_not_per_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("QUICKDRAW_EXPERIMENT_CACHE", str(tmp_path))
+    a = Progress("06.ipynb", {"seeds": [0], "artifacts_dir": "/runs/1/artifacts"}, live=False)
+    b = Progress("06.ipynb", {"seeds": [0], "artifacts_dir": "/runs/2/artifacts"}, live=False)
+    assert a.key == b.key != Progress("06.ipynb", {"seeds": [0, 1]}, live=False).key
 
 
 def notebook(sources):
@@ -87,18 +91,26 @@ def test_nbclient_reports_each_code_cell_and_the_line_is_drawn(tmp_path):
 
 
 def test_a_run_records_its_timings_for_the_next_estimate(tmp_path, monkeypatch):
+    """Only a run of every cell keeps its timings; the next run at the same parameters reads them."""
     monkeypatch.setenv("QUICKDRAW_EXPERIMENT_CACHE", str(tmp_path))
-    progress.save_timings("k", [1.0, 2.0])
-    progress.save_timings("j", [3.0])
-    assert json.loads(progress.timings_path().read_text()) == {"k": [1.0, 2.0], "j": [3.0]}
+    nbformat.write(notebook(["x = 1", "y = 2"]), tmp_path / "t.ipynb")
+    with Progress("t.ipynb", {"n": 1}, live=False) as watch:
+        execute_notebook(tmp_path / "t.ipynb", tmp_path / "out.ipynb", {}, tmp_path, progress=watch)
     assert progress.timings_path().parent == tmp_path
+    assert json.loads(progress.timings_path().read_text()) == {
+        watch.key: [round(t, 2) for t in watch.seconds]
+    }
+    assert Progress("t.ipynb", {"n": 1}, live=False)._previous == [round(t, 2) for t in watch.seconds]
+    with pytest.raises(RuntimeError), Progress("t.ipynb", {"n": 2}, live=False):
+        raise RuntimeError("stopped")
+    assert progress.timings(Progress("t.ipynb", {"n": 2}, live=False).key) is None
 
 
 def test_the_line_shows_a_download_in_the_notebook_while_its_report_is_fresh(tmp_path):
     status = tmp_path / ".download-progress"
     watch = Progress("01_data_exploration.ipynb", live=False, status_file=status)
-    watch.notebook_started(notebook(["a"] * 3))
-    watch.cell_started(nbformat.v4.new_code_cell("a"), 1)
+    watch.on_notebook_start(notebook(["a"] * 3))
+    watch.on_cell_execute(nbformat.v4.new_code_cell("a"), 1)
     assert "downloading" not in watch.line()  # no report yet
     status.write_text("downloading apple.npy: 1.2 of 2.4 MB")
     assert watch.line().endswith("  downloading apple.npy: 1.2 of 2.4 MB")
@@ -143,5 +155,5 @@ def test_timings_that_cannot_be_written_cost_only_the_estimate(tmp_path, monkeyp
     """A read-only experiment cache (here: its path lies under a regular file, which stops root too)."""
     (tmp_path / "file").write_text("")
     monkeypatch.setenv("QUICKDRAW_EXPERIMENT_CACHE", str(tmp_path / "file" / "cache"))
-    progress.save_timings("k", [1.0])  # no error
-    assert progress.load_timings() == {}
+    assert progress.timings("k", [1.0]) is None  # no error
+    assert progress.timings("k") is None
