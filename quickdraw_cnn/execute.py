@@ -21,25 +21,23 @@ RUN_DEADLINE = 4 * 3600.0  # seconds a whole run may take (the series at its def
 LONGEST = 7 * 24 * 3600.0  # a time limit beyond a week is a typo
 
 
-def seconds(value, name):
-    """``value`` (text or a number) as seconds from 1 to a week, else ParameterError naming ``name``.
-    Used by Limits."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not 1 <= number <= LONGEST:  # NaN fails this too
-        raise ParameterError(f"{name} must be a number of seconds from 1 to {LONGEST:.0f}, got {value!r}")
-    return number
-
-
 class Limits:
     """A run's time limits: ``cell_timeout`` seconds a cell, ``deadline`` in all (None: from
-    $QUICKDRAW_CELL_TIMEOUT and $QUICKDRAW_RUN_DEADLINE, else the defaults). Used by the runner."""
+    $QUICKDRAW_CELL_TIMEOUT and $QUICKDRAW_RUN_DEADLINE, else the defaults), each from 1 s to a week,
+    else a ParameterError naming the flag or the variable. Used by the runner."""
 
     def __init__(self, cell_timeout=None, deadline=None):
         def pick(given, flag, var, default):
-            return seconds(given, flag) if given is not None else seconds(os.environ.get(var) or default, var)
+            name, value = (flag, given) if given is not None else (var, os.environ.get(var) or default)
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = math.nan
+            if not 1 <= number <= LONGEST:  # NaN fails this too
+                raise ParameterError(
+                    f"{name} must be a number of seconds from 1 to {LONGEST:.0f}, got {value!r}"
+                )
+            return number
 
         self.cell = pick(cell_timeout, "--cell-timeout", "QUICKDRAW_CELL_TIMEOUT", CELL_TIMEOUT)
         self.total = pick(deadline, "--deadline", "QUICKDRAW_RUN_DEADLINE", RUN_DEADLINE)
@@ -85,49 +83,26 @@ def kernel_manager_class(sync=False):
     return UnixSocketKernelManager
 
 
-@contextlib.contextmanager
-def kernel_environment(extra):
-    """What kernels inherit: quiet, headless, data folders absolute, and ``extra`` for the block."""
-    for var in ("QUICKDRAW_DATA_DIR", "QUICKDRAW_CACHE_DIR", "QUICKDRAW_EXPERIMENT_CACHE"):
-        if os.environ.get(var):  # absolute: kernels run in another folder
-            os.environ[var] = str(Path(os.environ[var]).expanduser().resolve())
-    before = {name: os.environ.get(name) for name in extra}
-    os.environ.update({"QUICKDRAW_QUIET": "1", "QUICKDRAW_HEADLESS": "1", **extra})
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            os.environ.pop(name) if value is None else os.environ.update({name: value})
-
-
 def execute_notebook(path, out, parameters, cwd, limits=None, progress=None, env=None):
-    """Execute ``path`` into ``out`` with papermill (kernel ``python3`` in ``cwd``, ``env`` added),
-    each cell within ``limits``, reporting to ``progress``. A stop raises RunError naming the notebook
-    and the cell; ``out`` then shows where it stopped (no cell not finished marked completed).
-    Used by the series runner."""
+    """Execute ``path`` into ``out`` with papermill (kernel ``python3`` in ``cwd``: quiet, headless,
+    ``env`` added), each cell within ``limits``, reporting to ``progress``. A stop raises RunError
+    naming the notebook and the cell; ``out`` then shows where it stopped. Used by the runner."""
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    limits, name = limits or Limits(), Path(path).name
-    watch, cause = progress or Progress(name, live=False), None
+    limits, name, env = limits or Limits(), Path(path).name, env or {}
+    watch, cause, before = progress or Progress(name, live=False), None, {v: os.environ.get(v) for v in env}
     if time.monotonic() >= limits.ends:
         raise RunError(f"the run's deadline ({limits.total:.0f} s) passed before {name} started; stopped")
-    nbclient = dict(
-        kernel_manager_class=kernel_manager_class(), timeout_func=limits.for_cell, **watch.hooks()
-    )
+    for var in ("QUICKDRAW_DATA_DIR", "QUICKDRAW_CACHE_DIR", "QUICKDRAW_EXPERIMENT_CACHE"):
+        if os.environ.get(var):  # absolute: kernels run in another folder
+            os.environ[var] = str(Path(os.environ[var]).expanduser().resolve())
+    os.environ.update({"QUICKDRAW_QUIET": "1", "QUICKDRAW_HEADLESS": "1", "TF_CPP_MIN_LOG_LEVEL": "3", **env})
+    options = dict(kernel_name="python3", cwd=str(cwd), progress_bar=False, **watch.hooks())
+    options.update(kernel_manager_class=kernel_manager_class(), timeout_func=limits.for_cell)
     try:
-        with kernel_environment(env or {}):
-            return pm.execute_notebook(
-                str(path),
-                str(out),
-                parameters,
-                kernel_name="python3",
-                cwd=str(cwd),
-                progress_bar=False,
-                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],  # no kernel log in the terminal
-                **nbclient,
-            )
+        quiet = ["--IPKernelApp.log_level=CRITICAL"]  # the kernel's own log stays out of the terminal
+        return pm.execute_notebook(str(path), str(out), parameters, extra_arguments=quiet, **options)
     except pm.PapermillExecutionError as err:
         stop = RunError(
             f"{name} stopped in cell [{err.exec_count}] ({watch.where()}) with {err.ename}:\n  {err.evalue}\n"
@@ -141,6 +116,9 @@ def execute_notebook(path, out, parameters, cwd, limits=None, progress=None, env
             why = limits.why() if isinstance(err, CellTimeoutError) else died
         mark_failed(out, watch.cell, type(err).__name__, why)
         stop = RunError(f"{name}, {watch.where()}: stopped, {why}; the notebook as far as it ran: {out}")
+    finally:
+        for var, value in before.items():
+            os.environ.pop(var) if value is None else os.environ.update({var: value})
     stop.notebook, stop.output, stop.interrupted = name, Path(out), isinstance(cause, KeyboardInterrupt)
     raise stop from cause
 

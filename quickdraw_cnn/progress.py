@@ -39,12 +39,6 @@ def timings(key, seconds=None):
     return kept.get(key)
 
 
-def show_progress(stream=None):
-    """Whether to draw the live line: only in a terminal, never under CI. Used by Progress."""
-    stream = stream or sys.stderr
-    return not os.environ.get("CI") and hasattr(stream, "isatty") and stream.isatty()
-
-
 def _clock(seconds):
     return f"{int(round(seconds)) // 60}:{int(round(seconds)) % 60:02d}"
 
@@ -59,7 +53,8 @@ class Progress:
         kept = {k: v for k, v in (params or {}).items() if not k.endswith(("_dir", "_path"))}  # new each run
         self.key = None if params is None else f"{name} {json.dumps(kept, sort_keys=True, default=str)}"
         self._previous = timings(self.key) if self.key else None
-        self.live = show_progress(self.stream) if live is None else live
+        terminal = hasattr(self.stream, "isatty") and self.stream.isatty() and not os.environ.get("CI")
+        self.live = terminal if live is None else live  # the line: in a terminal, never under CI
         self.interval, self.seconds, self.total, self.previous = interval, [], 0, None
         self.cell, self.source, self.cells = None, "", []  # the code cell running (index, source)
         self.start = self.cell_start_time = time.monotonic()

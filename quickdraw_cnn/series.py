@@ -1,14 +1,10 @@
 """Run the notebook series in order with papermill: ``python -m quickdraw_cnn.series [-p NAME VALUE ...]``.
 
-Each run gets a folder of its own, ``runs/<date-time>/`` (``-2`` ... in the same second): the executed
-notebooks, ``artifacts/`` and ``metrics.json``; ``runs/latest`` points at the newest complete run (an
-``--only`` run, or one that stopped, leaves it). ``-p`` goes to every notebook that declares it, checked
-before any runs: a Python literal, a YAML list (``[cat, dog]``) or text; ``*_dir``/``*_path`` values are
-taken from where you run the command. A run that stops (a cell's error, ``--cell-timeout``,
-``--deadline``, a dead kernel, Ctrl-C) names the notebook and the cell; a run into the folder of
-another running one is refused. ``--solutions [ARTIFACTS_DIR]`` runs the exercise solutions against a
-run's artifacts (default ``runs/latest/artifacts``); ``--in-place`` re-executes the committed notebooks
-and solutions, and replaces them only if every one ran.
+A run gets a folder of its own, ``runs/<date-time>/``: executed notebooks, ``artifacts/``, ``metrics.json``;
+``runs/latest`` points at the newest complete run (not an ``--only`` run, nor one that stopped). ``-p``
+goes to every notebook that declares it, checked before any runs: a Python literal, a YAML list
+(``[cat, dog]``) or text. A run that stops names the notebook and the cell. ``--solutions`` runs the
+exercise solutions against a run's artifacts; ``--in-place`` re-executes the committed notebooks.
 """
 
 from __future__ import annotations

@@ -23,9 +23,9 @@ class Terminal(io.StringIO):
 
 def test_quiet_under_ci_or_without_a_terminal(monkeypatch):
     monkeypatch.delenv("CI", raising=False)
-    assert progress.show_progress(Terminal()) and not progress.show_progress(io.StringIO())
+    assert Progress("x", stream=Terminal()).live and not Progress("x", stream=io.StringIO()).live
     monkeypatch.setenv("CI", "true")
-    assert not progress.show_progress(Terminal())
+    assert not Progress("x", stream=Terminal()).live
 
 
 def test_the_line_says_notebook_cell_time_and_estimate_from_the_last_run():
