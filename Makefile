@@ -86,5 +86,7 @@ notebooks: install
 	rm -f web/networks/model_*.onnx*
 	cp artifacts/model_*.onnx* web/networks/
 
+# $(HTML_DIR) only if make html made it (tools/build_html.py marks its folders): never HTML_DIR=. or docs
 clean:
-	rm -rf runs artifacts $(HTML_DIR)
+	rm -rf runs artifacts
+	test ! -f "$(HTML_DIR)/.made-by-make-html" || rm -rf "$(HTML_DIR)"

@@ -304,3 +304,27 @@ def test_a_folder_of_pages_is_emptied_and_an_empty_one_used(tmp_path, monkeypatc
 
 def test_the_site_is_marked_as_made_by_make_html(site):
     assert (site / build_html.MARKER).is_file()
+
+
+def test_make_clean_removes_only_a_folder_of_pages(tmp_path):
+    """make clean HTML_DIR=<folder>: only a folder that make html made goes (run in a scratch folder)."""
+    import shutil
+
+    if shutil.which("make") is None:
+        pytest.skip("no make on this machine")
+    mine, pages = tmp_path / "mine", build_html.fresh_folder(tmp_path / "pages")
+    mine.mkdir()
+    (mine / "keep.txt").write_text("x")
+    for folder in (mine, pages):
+        make = [
+            "make",
+            "-s",
+            "-f",
+            str(REPO_DIR / "Makefile"),
+            "-C",
+            str(tmp_path),
+            "clean",
+            f"HTML_DIR={folder}",
+        ]
+        subprocess.run(make, check=True, capture_output=True, timeout=60)
+    assert (mine / "keep.txt").read_text() == "x" and not pages.exists()
