@@ -125,7 +125,7 @@ def locked(folder):
         if folder not in _HELD:
             folder.mkdir(parents=True, exist_ok=True)
             fd = _take(folder / LOCK_NAME)
-            holder = None if fd else (folder / LOCK_NAME).read_text().strip() or "not written yet"
+            holder = None if fd is not None else (folder / LOCK_NAME).read_text().strip() or "not written yet"
     except OSError as err:
         raise WriteError(f"cannot write into {folder} ({err.strerror}): {ANOTHER} it can write") from None
     if holder:
