@@ -302,10 +302,13 @@ def _private_overrides(path):
     import ast
     import importlib
     import inspect
+    import sys
 
-    private = set()
-    for package in ("papermill", "nbclient", "jupyter_client"):
-        for _, module in inspect.getmembers(importlib.import_module(package), inspect.ismodule):
+    packages, private = ("papermill", "nbclient", "jupyter_client"), set()
+    for package in packages:
+        importlib.import_module(package)
+    for name, module in list(sys.modules.items()):  # every module of theirs that is loaded
+        if name.split(".")[0] in packages:
             for _, cls in inspect.getmembers(module, inspect.isclass):
                 private |= {n for n in vars(cls) if n.startswith("_") and not n.endswith("__")}
     text = path.read_text()
