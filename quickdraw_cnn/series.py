@@ -156,26 +156,33 @@ def new_run_dir(parent=None, stamp=None):
     raise WriteError(f"no free run folder for {stamp} in {parent}: use --run-dir")
 
 
+def checked(params, names=None, artifacts=None):
+    """({notebook: the parameters it declares}, the artifacts folder) for the notebooks ``names`` name,
+    every value checked (a name none declares too), ``*_dir``/``*_path`` values made absolute."""
+    resolve = lambda k, v: str(Path(v).expanduser().resolve()) if k.endswith(("_dir", "_path")) and v else v
+    params = {k: resolve(k, v) if isinstance(v, str) else v for k, v in (params or {}).items()}
+    declared = {p: declared_parameters(p) for p in notebooks(names)}
+    if unknown := sorted(set(params) - set().union(*declared.values())):
+        raise ParameterError(f"no notebook declares the parameter(s) {unknown}")
+    params.setdefault("artifacts_dir", str(artifacts))
+    mine = {p: {k: v for k, v in params.items() if k in known} for p, known in declared.items()}
+    for path, given in mine.items():  # every notebook's parameters, before the first one runs
+        check_parameter_types(path, given)
+    return mine, params["artifacts_dir"]
+
+
 def run_series(run_dir, params=None, names=None, log=print, progress=None, limits=None, env=None):
     """Execute the notebooks into ``run_dir``/notebooks; return {notebook name: seconds}. Checks every
     parameter first; holds the locks of ``run_dir`` and the artifacts folder. ``progress``: draw the
     live line (default: in a terminal, not under CI); ``env``: added to the kernels' environment."""
     from quickdraw_cnn.data import PROGRESS_FILE_ENV
 
-    resolve = lambda k, v: str(Path(v).expanduser().resolve()) if k.endswith(("_dir", "_path")) and v else v
-    params = {k: resolve(k, v) if isinstance(v, str) else v for k, v in (params or {}).items()}
-    paths, run_dir, limits = notebooks(names), Path(run_dir).resolve(), limits or Limits()
-    declared = {p: declared_parameters(p) for p in paths}
-    if unknown := sorted(set(params) - set().union(*declared.values())):
-        raise ParameterError(f"no notebook declares the parameter(s) {unknown}")
-    params.setdefault("artifacts_dir", str(run_dir / "artifacts"))
-    mine = {p: {k: v for k, v in params.items() if k in declared[p]} for p in paths}
-    for path in paths:  # every notebook's parameters, before the first one runs
-        check_parameter_types(path, mine[path])
+    run_dir, limits = Path(run_dir).resolve(), limits or Limits()
+    mine, artifacts = checked(params, names, run_dir / "artifacts")
     seconds, status = {}, run_dir / ".download-progress"  # downloads report here (quickdraw_cnn.data)
     kernel_env = {PROGRESS_FILE_ENV: str(status), **(env or {})}
-    with locked(run_dir), locked(params["artifacts_dir"]):
-        for path in paths:
+    with locked(run_dir), locked(artifacts):
+        for path in mine:
             (run_dir / "notebooks").mkdir(exist_ok=True)
             log(f"running {path.name} {mine[path]}", flush=True)
             start, out = time.perf_counter(), run_dir / "notebooks" / path.name
@@ -289,6 +296,7 @@ def _main(args, limits):
         print(f"re-executed {len(seconds)} notebooks in place in {time.perf_counter() - start:.0f} s")
     else:
         params = parse_params(args.parameter)
+        checked(params, args.only, "artifacts")  # bad input: refused before a run folder is made
         run_dir = Path(args.run_dir).resolve() if args.run_dir else new_run_dir()
         seconds = run_series(run_dir, params, args.only, limits=limits)
         artifacts = Path(params.get("artifacts_dir") or run_dir / "artifacts").expanduser().resolve()

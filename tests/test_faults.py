@@ -258,6 +258,18 @@ def test_a_bad_time_limit_on_the_command_line_is_one_line_not_a_traceback(tmp_pa
     ]
 
 
+def test_bad_parameters_are_refused_before_a_run_folder_is_made(tmp_path):
+    write_notebook(tmp_path / "notebooks" / "01_a.ipynb", "x = 1")
+    nb = nbformat.read(tmp_path / "notebooks" / "01_a.ipynb", as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_code_cell("epochs = 25", metadata={"tags": ["parameters"]}))
+    nbformat.write(nb, tmp_path / "notebooks" / "01_a.ipynb")
+    for args, said in [(["-p", "epochz", "3"], "['epochz']"), (["-p", "epochs", "2.5"], "-p epochs must be")]:
+        run = runner(tmp_path, *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _, err = run.communicate(timeout=60)
+        assert run.returncode == 1 and said in err and len(lines(err)) == 1, err
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_cell_past_its_timeout_stops_the_run_naming_notebook_and_cell(tmp_path):
     path = write_notebook(tmp_path / "slow.ipynb", "x = 1", "import time\ntime.sleep(60)", "y = 2")
     with pytest.raises(
