@@ -112,6 +112,7 @@ def _take(path):
             return os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             if os.stat(path).st_ino == os.fstat(fd).st_ino:  # not removed by its last holder meanwhile
+                os.ftruncate(fd, 0)  # a killed run's number may be there
                 os.write(fd, f"{os.getpid()}\n".encode())
                 return fd
         os.close(fd)

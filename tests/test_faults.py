@@ -173,8 +173,9 @@ def test_a_run_into_a_folder_another_live_process_holds_is_refused(tmp_path, wri
     assert not (folder / series.LOCK_NAME).exists()
 
 
-def test_a_lock_file_left_by_a_killed_run_is_taken(tmp_path):
-    (tmp_path / series.LOCK_NAME).write_text("")  # empty: killed between creating and writing it
+@pytest.mark.parametrize("left", ["", "9999999\n"])
+def test_a_lock_file_left_by_a_killed_run_is_taken(tmp_path, left):
+    (tmp_path / series.LOCK_NAME).write_text(left)  # "": killed between creating and writing it
     with series.locked(tmp_path):
         assert (tmp_path / series.LOCK_NAME).read_text() == f"{os.getpid()}\n"
 
