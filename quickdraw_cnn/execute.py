@@ -125,7 +125,7 @@ def execute_notebook(path, out, parameters, cwd, limits=None, progress=None, env
 
 def mark_failed(out, index, ename, why):
     """Mark the executed notebook ``out`` failed at cell ``index`` (an error output saying ``why``), the
-    cells after it not run: papermill marks them completed when the kernel dies. Used above."""
+    cells after it not run: papermill marks them completed when the kernel dies. Used by execute_notebook."""
     import nbformat
 
     from quickdraw_cnn.files import write_bytes
