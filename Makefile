@@ -78,11 +78,15 @@ bench: install
 	$(PY) tools/bench.py
 
 # Re-execute the committed notebooks (the outputs GitHub shows) at their default parameters, then the
-# solutions against their artifacts;
-# they are replaced only if every notebook ran. Offline, 07 needs Google's strokes too:
-# QUICKDRAW_DATA_DIR=.../numpy_bitmap QUICKDRAW_STROKES_DIR=.../simplified make notebooks
+# solutions against their artifacts; they are replaced only if every notebook ran. The networks those
+# outputs were made with go to web/networks/ (the pages of a fresh clone). Offline, 07 needs Google's
+# strokes too: QUICKDRAW_DATA_DIR=.../numpy_bitmap QUICKDRAW_STROKES_DIR=.../simplified make notebooks
 notebooks: install
 	$(PY) -m quickdraw_cnn.series --in-place
+	rm -f web/networks/model_*.onnx*
+	cp artifacts/model_*.onnx* web/networks/
 
+# $(HTML_DIR) only if make html made it (tools/build_html.py marks its folders): never HTML_DIR=. or docs
 clean:
-	rm -rf runs artifacts $(HTML_DIR)
+	rm -rf runs artifacts
+	test ! -f "$(HTML_DIR)/.made-by-make-html" || rm -rf "$(HTML_DIR)"

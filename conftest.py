@@ -88,13 +88,13 @@ def pytest_configure(config):
 def _nbval_kernels_over_unix_sockets():
     """nbval starts its kernels with the kernel manager that papermill runs use (Unix sockets, no
     TCP port to lose to a kernel that the other worker starts at the same moment; see
-    quickdraw_cnn.series.kernel_manager_class). nbval has no option for it: its module's name
+    quickdraw_cnn.execute.kernel_manager_class). nbval has no option for it: its module's name
     ``KernelManager`` is pointed at ours, if nbval still starts kernels through that name."""
     try:
         import nbval.kernel
     except ImportError:
         return
-    from quickdraw_cnn.series import kernel_manager_class
+    from quickdraw_cnn.execute import kernel_manager_class
 
     if hasattr(nbval.kernel, "KernelManager"):
         nbval.kernel.KernelManager = kernel_manager_class(sync=True)

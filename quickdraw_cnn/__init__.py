@@ -11,6 +11,8 @@
 - ``workers``: multi-worker training (tf_keras, MultiWorkerMirroredStrategy), one call
 - ``export``: trained networks as ONNX for the web pages' drawing pad
 - ``series``: runs the notebooks in order (``python -m quickdraw_cnn.series``)
+- ``execute``: one notebook under papermill, within time limits; a stop names notebook and cell
+- ``progress``: the runner's status line (nbclient's callbacks) and the timings of its estimate
 
 Each module imports only what it needs: ``data``, ``files`` and ``sketches`` load no TensorFlow.
 """

@@ -302,4 +302,3 @@ def append_drawings(folder, category, bitmaps):
         rows = np.concatenate([old, rows])
     atomic_save(path, rows)
     return len(rows)
-

@@ -16,7 +16,8 @@ import nbformat
 import pytest
 
 REPO_DIR = Path(__file__).resolve().parents[1]
-CHAPTERS = sorted((REPO_DIR / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = REPO_DIR / "notebooks"
+CHAPTERS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) + sorted(NOTEBOOKS.glob("A[0-9]_*.ipynb"))
 sys.path.insert(0, str(REPO_DIR / "tools"))
 import build_html  # noqa: E402
 
@@ -256,3 +257,75 @@ def test_the_committed_notebooks_come_with_the_networks_they_were_made_with(tmp_
     assert build_html.default_artifacts(tmp_path / "notebooks") == build_html.COMMITTED_NETWORKS
     run = tmp_path / "runs" / "20260101-000000"
     assert build_html.default_artifacts(run / "notebooks") == run / "artifacts"
+
+
+@pytest.mark.parametrize("kind", ["the repository", "docs"])
+def test_a_folder_the_pages_did_not_make_is_never_emptied(tmp_path, kind):
+    """make html HTML_DIR=. (the repository, .git included) or HTML_DIR=docs: refused, nothing removed,
+    the message says what to do."""
+    out = tmp_path / kind
+    (out / ".git").mkdir(parents=True)
+    (out / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (out / "README.md").write_text("mine\n")
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_DIR / "tools" / "build_html.py"),
+            "--source",
+            str(NOTEBOOKS),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert (
+        f"{out} is not a folder of pages made by make html" in done.stderr
+        and "nothing was removed" in done.stderr
+    )
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+
+
+def test_a_folder_of_pages_is_emptied_and_an_empty_one_used(tmp_path, monkeypatch):
+    made = build_html.fresh_folder(tmp_path / "new" / "site")  # made here: marked
+    assert (made / build_html.MARKER).is_file()
+    (made / "old-page.html").write_text("from an earlier build")
+    again = build_html.fresh_folder(made)
+    assert sorted(p.name for p in again.iterdir()) == [build_html.MARKER]
+    (tmp_path / "empty").mkdir()
+    assert (build_html.fresh_folder(tmp_path / "empty") / build_html.MARKER).is_file()
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(build_html.WriteError):
+        build_html.fresh_folder(tmp_path / "a-file")
+    assert (tmp_path / "a-file").read_text() == "x"
+
+
+def test_the_site_is_marked_as_made_by_make_html(site):
+    assert (site / build_html.MARKER).is_file()
+
+
+def test_make_clean_removes_only_a_folder_of_pages(tmp_path):
+    """make clean HTML_DIR=<folder>: only a folder that make html made goes (run in a scratch folder)."""
+    import shutil
+
+    if shutil.which("make") is None:
+        pytest.skip("no make on this machine")
+    mine, pages = tmp_path / "mine", build_html.fresh_folder(tmp_path / "pages")
+    mine.mkdir()
+    (mine / "keep.txt").write_text("x")
+    for folder in (mine, pages):
+        make = [
+            "make",
+            "-s",
+            "-f",
+            str(REPO_DIR / "Makefile"),
+            "-C",
+            str(tmp_path),
+            "clean",
+            f"HTML_DIR={folder}",
+        ]
+        subprocess.run(make, check=True, capture_output=True, timeout=60)
+    assert (mine / "keep.txt").read_text() == "x" and not pages.exists()

@@ -7,11 +7,11 @@ import json
 import re
 
 import nbformat
-import papermill as pm
 import pytest
 
-from quickdraw_cnn import series
+from quickdraw_cnn import progress, series
 from quickdraw_cnn.data import load_drawings
+from quickdraw_cnn.errors import ParameterError, RunError
 
 quiet = lambda *args, **kwargs: None
 
@@ -132,7 +132,7 @@ def test_artifacts_hand_over_between_chapters(smoke_run, smoke_parameters):
 
 @pytest.mark.slow
 def test_a_chapter_run_before_its_input_names_the_chapter_to_run(tmp_path):
-    with pytest.raises(pm.PapermillExecutionError) as err:
+    with pytest.raises(RunError) as err:
         series.run_series(tmp_path, {"artifacts_dir": str(tmp_path / "empty")}, ["04"], log=quiet)
     assert err.value.ename == "MissingArtifactError"
     assert "02_preprocessing.ipynb" in err.value.evalue
@@ -140,13 +140,13 @@ def test_a_chapter_run_before_its_input_names_the_chapter_to_run(tmp_path):
 
 @pytest.mark.slow
 def test_nonsense_parameters_stop_with_a_clear_error(tmp_path):
-    with pytest.raises(pm.PapermillExecutionError) as err:
+    with pytest.raises(RunError) as err:
         series.run_series(tmp_path, {"n_per_class": -5}, ["02"], log=quiet)
     assert err.value.ename == "ParameterError" and "n_per_class" in err.value.evalue  # a ValueError
 
 
 def test_unknown_parameter_is_refused(tmp_path):
-    with pytest.raises(SystemExit, match="epochz"):
+    with pytest.raises(ParameterError, match="epochz"):
         series.run_series(tmp_path, {"epochz": 3})
 
 
@@ -184,7 +184,7 @@ def test_a_model_trained_on_another_split_is_refused(smoke_run, tmp_path):
     art = tmp_path / "artifacts"
     shutil.copytree(run_dir / "artifacts", art)
     series.run_series(tmp_path, {"artifacts_dir": str(art), "n_per_class": 200, "seed": 7}, ["02"], log=quiet)
-    with pytest.raises(pm.PapermillExecutionError) as err:
+    with pytest.raises(RunError) as err:
         series.run_series(tmp_path, {"artifacts_dir": str(art)}, ["05"], log=quiet)
     assert err.value.ename == "MissingArtifactError" and "04_training.ipynb" in err.value.evalue
 
@@ -254,9 +254,9 @@ def test_a_rerun_reuses_the_shared_experiment_cache(smoke_run, smoke_parameters,
     params = {k: v for k, v in smoke_parameters.items() if k in declared}
     series.run_series(tmp_path, {**params, "artifacts_dir": str(run_dir / "artifacts")}, ["06"], log=quiet)
     after = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.json")}
-    results = {k: v for k, v in after.items() if k != series.timings_path().name}
-    assert results == {k: v for k, v in before.items() if k != series.timings_path().name}
-    timings = json.loads(series.timings_path().read_text())
+    results = {k: v for k, v in after.items() if k != progress.timings_path().name}
+    assert results == {k: v for k, v in before.items() if k != progress.timings_path().name}
+    timings = json.loads(progress.timings_path().read_text())
     assert any(key.startswith("06_experiments.ipynb") for key in timings)
 
 
@@ -274,7 +274,7 @@ def test_an_independent_sample_that_overlaps_the_split_is_refused_row_by_row(
     shutil.copytree(run_dir / "artifacts", art)
     # "The origin, exactly" as in the smoke run: its trainings come from the experiment cache
     same = {k: smoke_parameters[k] for k in ("epochs", "origin_seeds")}
-    with pytest.raises(pm.PapermillExecutionError) as err:
+    with pytest.raises(RunError) as err:
         series.run_series(
             tmp_path / "a",
             {"artifacts_dir": str(art), "eval_data_dir": str(data_dir), "eval_offset": 0, "eval_n": 50},
@@ -295,3 +295,60 @@ def test_an_independent_sample_that_overlaps_the_split_is_refused_row_by_row(
     )
     metrics = json.loads((art / "metrics.json").read_text())
     assert metrics["independent"]["n"] == 60 and metrics["independent"]["source"] == "eval_data_dir"
+
+
+def _private_overrides(path):
+    """(line, name) of every underscore name of papermill, nbclient or jupyter_client that ``path``
+    overrides (a method of that name in a class, or an assignment to it), without a comment naming
+    an upstream issue (``papermill#511``) on that line or the one above."""
+    import ast
+    import importlib
+    import inspect
+    import sys
+
+    packages, private = ("papermill", "nbclient", "jupyter_client"), set()
+    for package in packages:
+        importlib.import_module(package)
+    for name, module in list(sys.modules.items()):  # every module of theirs that is loaded
+        if name.split(".")[0] in packages:
+            for _, cls in inspect.getmembers(module, inspect.isclass):
+                private |= {n for n in vars(cls) if n.startswith("_") and not n.endswith("__")}
+    text = path.read_text()
+    source = text.splitlines()
+    found = []
+    for node in ast.walk(ast.parse(text)):
+        names = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names = [node.name]
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [t.attr for t in targets if isinstance(t, ast.Attribute)]
+        for name in set(names) & private:
+            near = " ".join(source[max(node.lineno - 2, 0) : node.lineno])
+            if not re.search(r"(papermill|nbclient|jupyter_client)#\d+", near):
+                found.append((node.lineno, name))
+    return found
+
+
+def test_nothing_overrides_a_private_hook_of_papermill_nbclient_or_jupyter_client_unexplained(tmp_path):
+    """The runner uses their public options; a private hook that must stay names its upstream issue."""
+    files = [*series.REPO_DIR.glob("quickdraw_cnn/*.py"), *series.REPO_DIR.glob("tools/*.py")]
+    files.append(series.REPO_DIR / "conftest.py")
+    assert {p.name: _private_overrides(p) for p in files if _private_overrides(p)} == {}
+    # the check can fail: yesterday's runner overrode these
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "class M(Base):\n    def _ip_default(self):\n        pass\n\n"
+        "    async def _async_cleanup_resources(self, restart=False):\n        pass\n\n"
+        "# papermill#511: no public option for this yet\nclient._wait_for_reply = None\n"
+    )
+    assert _private_overrides(bad) == [(2, "_ip_default"), (5, "_async_cleanup_resources")]
+
+
+def test_tools_import_nothing_from_the_tests():
+    for path in series.REPO_DIR.glob("tools/*.py"):
+        text = path.read_text()
+        assert "tests" not in re.findall(r"sys\.path\.\w+\(.*", text).__str__(), path.name
+        assert not re.search(r"^\s*(from|import) (npy_server|synthetic|conftest|tests)\b", text, re.M), (
+            path.name
+        )

@@ -13,6 +13,7 @@ import nbformat
 import pytest
 
 from quickdraw_cnn import series
+from quickdraw_cnn.errors import RunError
 
 quiet = lambda *args, **kwargs: None  # noqa: E731
 
@@ -89,5 +90,5 @@ def test_solution_holds_on_the_smoke_run(solution, smoke_run, tmp_path):
 
 
 def test_solutions_refuse_a_folder_without_a_run(tmp_path):
-    with pytest.raises(SystemExit, match="make run"):
+    with pytest.raises(RunError, match="make run"):
         series.run_solutions(tmp_path, tmp_path / "out", log=quiet)

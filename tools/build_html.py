@@ -1,18 +1,10 @@
-"""The executed series as static HTML pages to share: `make html`.
+"""The executed series as static HTML pages to share: `make html` (``--source``, ``--artifacts``, ``--out``).
 
-One page per chapter (nbconvert, figures embedded as data) plus ``index.html`` with each chapter's
-title and first sentence, and ``draw.html``: a drawing pad that runs the trained networks in the
-browser (also on chapter 07's page, in place of the notebook's widget). The pad needs no kernel:
-the networks exported as ONNX (``model_<name>.onnx`` and ``.onnx.json`` in the run's artifacts,
-written by quickdraw_cnn/export.py) run with onnxruntime-web (installed by ``npm ci`` in web/;
-only the three files a WebAssembly-only page needs are copied), so the folder works offline and
-from any static web server. Links between chapters (``NN_name.ipynb``) become links between pages
-(``NN_name.html``); a relative link to a file the pages do not include (``../helpers.py``) keeps
-its text and loses its link, and is reported. The source is the newest run (``runs/latest``)
-when there is one, else the committed notebooks (with the networks they were made with, committed
-in ``web/networks/``).
-
-    python tools/build_html.py [--source FOLDER] [--artifacts FOLDER] [--out site]
+A page per notebook (nbconvert, figures embedded; links between notebooks become links between
+pages), ``index.html`` and ``draw.html``: a drawing pad that runs the exported networks (ONNX: the
+run's artifacts, or ``web/networks/`` for the committed notebooks) in the browser with onnxruntime-web
+(npm), also on chapter 07's page. The source is ``runs/latest`` if there is a run, else the committed
+notebooks. The output folder is emptied only if this script made it (it holds MARKER) or is empty.
 """
 
 from __future__ import annotations
@@ -22,25 +14,26 @@ import html
 import json
 import re
 import shutil
+import string
+import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from quickdraw_cnn.series import COMMITTED_NETWORKS  # written by make notebooks
+from quickdraw_cnn.errors import QuickDrawError, WriteError
 
 REPO_DIR = Path(__file__).resolve().parents[1]
-WEB_DIR = REPO_DIR / "web"  # the pad's scripts, and package.json / package-lock.json for npm ci
+WEB_DIR = REPO_DIR / "web"  # the pad's scripts, the pages' templates, package.json for npm ci
+COMMITTED_NETWORKS = WEB_DIR / "networks"  # the committed outputs' networks (make notebooks)
 RUNTIME_DIR = WEB_DIR / "node_modules" / "onnxruntime-web" / "dist"
 # What onnxruntime-web needs for its WebAssembly backend alone (checked in the browser test):
 RUNTIME_FILES = ["ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"]
 PAD_FILES = ["quickdraw.js", "pad.js", "pad.css"]
 PAD_CHAPTER = "07_what_the_network_sees.ipynb"
 CONFIG_ORDER = ("origin", "improved")  # helpers.CONFIGS' order (not imported: no Keras here)
-NO_MODELS = (
-    "No trained network has been exported yet: run 04_training.ipynb (make run runs the series), "
-    "then make html again."
-)
-CHAPTER = re.compile(r"^\d\d_[\w-]+\.ipynb$")
+NO_MODELS = "No network has been exported yet: run 04_training.ipynb (make run), then make html again."
+CHAPTER = re.compile(r"^(\d\d|A\d)_[\w-]+\.ipynb$")  # chapters, then appendices
+MARKER = ".made-by-make-html"  # in the folders of pages this script made: the only ones it empties
 CREDIT = (
     'Drawings from the <a href="https://github.com/googlecreativelab/quickdraw-dataset">Quick, '
     "Draw! dataset</a> by Google Creative Lab, licensed "
@@ -56,6 +49,7 @@ def default_source():
 
 def chapters(source):
     found = sorted(p for p in Path(source).glob("*.ipynb") if CHAPTER.match(p.name))
+    found.sort(key=lambda p: p.name[0] == "A")  # the appendices after the chapters
     if not found:
         raise SystemExit(f"no chapters (NN_name.ipynb) in {source}: run `make run` first, or pass --source")
     return found
@@ -63,8 +57,7 @@ def chapters(source):
 
 def title_and_line(nb):
     """The chapter's title (its first heading) and the first sentence under it."""
-    first = next((c.source for c in nb.cells if c.cell_type == "markdown"), "")
-    lines = first.splitlines()
+    lines = next((c.source for c in nb.cells if c.cell_type == "markdown"), "").splitlines()
     title = next((line.lstrip("#").strip() for line in lines if line.startswith("#")), "")
     prose = " ".join(line.strip() for line in lines if line.strip() and not line.startswith(("#", ">")))
     sentence = re.split(r"(?<=[.?])\s+(?=[A-Z(])", prose, maxsplit=1)[0] if prose else ""
@@ -73,12 +66,10 @@ def title_and_line(nb):
 
 def link_chapters(nb, names):
     """Markdown links ``NN_name.ipynb[#anchor]`` to chapters of the site become ``NN_name.html``."""
-    pattern = re.compile(r"(\]\(|href=\")(\d\d_[\w-]+)\.ipynb(#[^)\"\s]*)?(?=[)\"\s])")
+    pattern = re.compile(r"(\]\(|href=\")((?:\d\d|A\d)_[\w-]+)\.ipynb(#[^)\"\s]*)?(?=[)\"\s])")
 
     def swap(m):
-        if f"{m.group(2)}.ipynb" not in names:
-            return m.group(0)
-        return f"{m.group(1)}{m.group(2)}.html{m.group(3) or ''}"
+        return f"{m.group(1)}{m.group(2)}.html{m.group(3) or ''}" if f"{m.group(2)}.ipynb" in names else m[0]
 
     for cell in nb.cells:
         if cell.cell_type == "markdown":
@@ -86,14 +77,8 @@ def link_chapters(nb, names):
     return nb
 
 
-# The chapters' "Open in Colab" badge is for readers on GitHub: the pages drop it (its image is not
-# part of the pages, which work offline).
+# The chapters' "Open in Colab" badge is for readers on GitHub: the pages, offline, drop it.
 COLAB_BADGE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\(https://colab\.research\.google\.com/[^)]*\)\n?")
-
-
-def is_local(href):
-    parts = urlsplit(href)
-    return not (parts.scheme or parts.netloc or href.startswith(("#", "//")))
 
 
 def unlink_missing(page, out_dir):
@@ -102,8 +87,8 @@ def unlink_missing(page, out_dir):
 
     def check(m):
         href = html.unescape(m.group(2))
-        target = unquote(urlsplit(href).path)
-        if not is_local(href) or not target or (out_dir / target).is_file():
+        target, outside = unquote(urlsplit(href).path), urlsplit(href).netloc or urlsplit(href).scheme
+        if outside or href.startswith(("#", "//")) or not target or (out_dir / target).is_file():
             return m.group(0)
         dropped.append(href)
         return f"<a{m.group(1)}{m.group(3)}>"
@@ -120,28 +105,22 @@ def install_runtime():
     npm = shutil.which("npm")
     if npm is None:
         raise SystemExit(
-            "the pages' drawing pad needs onnxruntime-web, installed with npm: install Node.js 20 or "
-            "newer with npm (Debian/Ubuntu: apt-get install nodejs npm), then run make html again"
+            "the pad needs onnxruntime-web from npm: install Node.js 20+ with npm, then make html"
         )
-    import subprocess
-
     subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=WEB_DIR, check=True)
     return RUNTIME_DIR
 
 
 def default_artifacts(source):
-    """The artifacts of the run whose notebooks are ``source``: its sibling ``artifacts/``; for the
-    committed notebooks, ``web/networks/``: the networks their committed outputs were made with
-    (``make notebooks`` writes them there), not whatever a test or an earlier run left in
-    ``artifacts/``. So the pages of a fresh clone answer too."""
+    """The artifacts of the run whose notebooks are ``source`` (its sibling ``artifacts/``); for the
+    committed notebooks, the networks their outputs were made with (``web/networks/``)."""
     if Path(source).resolve() == (REPO_DIR / "notebooks").resolve():
         return COMMITTED_NETWORKS
     return Path(source).resolve().parent / "artifacts"
 
 
 def configuration_order(info):
-    """Chapter by chapter (04's before 08's), and in a chapter the order of helpers.CONFIGS
-    (the origin first: the pad's verdict is the first configuration's)."""
+    """Chapter by chapter, then helpers.CONFIGS' order (the pad's verdict is the first one's)."""
     name = info["configuration"]
     rank = next((k for k, known in enumerate(CONFIG_ORDER) if known in name), len(CONFIG_ORDER))
     return (str(info.get("made_by") or ""), rank, name)
@@ -150,26 +129,23 @@ def configuration_order(info):
 def copy_pad(out_dir, artifacts_dir, runtime_dir=RUNTIME_DIR):
     """Copy the pad's scripts, the runtime and the exported networks into ``out_dir``; write
     ``models/models.json`` (the configurations, or why there are none). Returns that index."""
-    runtime_dir = Path(runtime_dir)
+    runtime_dir, models = Path(runtime_dir), out_dir / "models"
     missing = [name for name in RUNTIME_FILES if not (runtime_dir / name).is_file()]
     if missing:
-        raise SystemExit(
-            f"onnxruntime-web is not installed ({', '.join(missing)} missing in {runtime_dir}): "
-            "run `npm ci` in web/ (make html does it)"
-        )
+        raise SystemExit(f"onnxruntime-web is not in {runtime_dir}: run `npm ci` in web/ (make html does it)")
     (out_dir / "ort").mkdir()
     for name in RUNTIME_FILES:
         shutil.copyfile(runtime_dir / name, out_dir / "ort" / name)
     package = json.loads((runtime_dir.parent / "package.json").read_text())
-    (out_dir / "ort" / "NOTICE.txt").write_text(
-        f"{package['name']} {package['version']} (npm), {package.get('license', 'MIT')} licence, "
-        "Copyright (c) Microsoft Corporation: https://github.com/microsoft/onnxruntime\n"
-        "These files run the trained networks in the browser (WebAssembly); copied from npm.\n",
-        encoding="utf-8",
+    notice = fill(
+        "ort-notice.template.txt",
+        name=package["name"],
+        version=package["version"],
+        license=package.get("license", "MIT"),
     )
+    (out_dir / "ort" / "NOTICE.txt").write_text(notice, encoding="utf-8")
     for name in PAD_FILES:
         shutil.copyfile(WEB_DIR / name, out_dir / name)
-    models = out_dir / "models"
     models.mkdir()
     configurations = []
     for info_path in sorted(Path(artifacts_dir).glob("model_*.onnx.json")):
@@ -193,60 +169,35 @@ def copy_pad(out_dir, artifacts_dir, runtime_dir=RUNTIME_DIR):
     return index
 
 
-def pad_html(intro=True):
-    """The pad's markup: an element the script turns into a pad, and what a browser without
-    scripts shows."""
-    text = (
-        "<p>Draw with the mouse, a finger or a pen. After every stroke the networks the series "
-        "trained answer, right here in the browser (onnxruntime-web, no Python, nothing sent "
-        "anywhere), with the probability of each category and the 28x28 bitmap they receive, made "
-        "from your strokes the way Google made its bitmaps.</p>\n"
-        if intro
-        else ""
-    )
-    return (
-        f'<link rel="stylesheet" href="pad.css">\n{text}'
-        '<div class="qd-webpad" data-base=".">'
-        "<noscript><p>The pad needs JavaScript, which is turned off in this browser.</p></noscript></div>\n"
-        '<script src="ort/ort.wasm.min.js"></script>\n'
-        '<script src="quickdraw.js"></script>\n<script src="pad.js"></script>\n'
-        f'<p class="qd-credit">{CREDIT}</p>\n'
-    )
+def pad_html():
+    """The pad's markup: an element the script makes a pad, what a browser without scripts shows."""
+    return fill("pad.template.html")
 
 
 def put_pad_in(nb):
-    """Chapter 07 with the page's pad in place of the notebook's widget output (the cell that
-    makes the ``SketchPad``), or at the end when no such cell is found."""
+    """Chapter 07 with the page's pad in place of the notebook's widget (the cell that makes the
+    ``SketchPad``, its output a widget or nothing), else at the end."""
     import nbformat
 
-    output = nbformat.v4.new_output("display_data", data={"text/html": pad_html()})
-    for cell in nb.cells:
-        if cell.cell_type == "code" and "SketchPad(" in cell.source:
-            widget = any(
-                "application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in cell.outputs
-            )
-            if widget or not cell.outputs:
-                cell.outputs = [output]
-                nb.metadata.pop("widgets", None)  # no widget left: no widget manager from a CDN
-                return nb
-    cell = nbformat.v4.new_code_cell("# the pad of these pages")
-    cell.outputs = [output]
-    nb.cells.append(cell)
+    widget = "application/vnd.jupyter.widget-view+json"
+    shows = lambda c: not c.outputs or any(widget in o.get("data", {}) for o in c.outputs)
+    is_pad = lambda c: "SketchPad(" in c.source and shows(c)
+    cell = next((c for c in nb.cells if c.cell_type == "code" and is_pad(c)), None)
+    if cell is None:
+        nb.cells.append(cell := nbformat.v4.new_code_cell("# the pad of these pages"))
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": pad_html()})]
+    nb.metadata.pop("widgets", None)  # no widget left: no widget manager from a CDN
     return nb
 
 
 def build(source, out_dir, artifacts_dir=None, runtime_dir=RUNTIME_DIR):
-    """Write the pages, index.html and draw.html into ``out_dir``; return the list of pages
-    written."""
+    """Write the pages, index.html and draw.html into ``out_dir``; return the pages written."""
     import nbformat
     from nbconvert import HTMLExporter
 
     paths = chapters(source)
     names = {p.name for p in paths}
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
+    out_dir = fresh_folder(out_dir)
     copy_pad(out_dir, default_artifacts(source) if artifacts_dir is None else artifacts_dir, runtime_dir)
     exporter = HTMLExporter(template_name="lab")
     entries, pages = [], []
@@ -265,92 +216,62 @@ def build(source, out_dir, artifacts_dir=None, runtime_dir=RUNTIME_DIR):
         page.write_text(text, encoding="utf-8")
         for href in dropped:
             print(f"{page.name}: link to {href} kept as text (not part of the pages)", file=sys.stderr)
-    index = out_dir / "index.html"
-    index.write_text(index_page(entries, source), encoding="utf-8")
-    draw = out_dir / "draw.html"
     chapter = next((p.name for p in pages if p.stem == Path(PAD_CHAPTER).stem), None)
-    draw.write_text(draw_page(chapter), encoding="utf-8")
-    return [index, *pages, draw]
+    (out_dir / "index.html").write_text(index_page(entries, source), encoding="utf-8")
+    (out_dir / "draw.html").write_text(draw_page(chapter), encoding="utf-8")
+    return [out_dir / "index.html", *pages, out_dir / "draw.html"]
+
+
+def fill(template, **fields):
+    """A page of web/``template`` with its ``$fields`` (and ``$credit``) filled in."""
+    text = (WEB_DIR / template).read_text(encoding="utf-8")
+    return string.Template(text).substitute(credit=CREDIT, **fields)
 
 
 def index_page(entries, source):
-    where = (
-        "the committed notebooks"
-        if Path(source).resolve() == (REPO_DIR / "notebooks").resolve()
-        else f"the run {Path(source).resolve().parent.name}"
-    )
-    items = "\n".join(
-        f'  <li><a href="{html.escape(href)}">{html.escape(title)}</a><br>'
-        f"<span>{html.escape(line)}</span></li>"
-        for href, title, line in entries
-    )
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>quickdraw-cnn: apples or bananas?</title>
-<style>
-  body {{ font-family: system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem;
-         line-height: 1.5; color: #222; }}
-  li {{ margin: 0.8rem 0; }} li span {{ color: #555; }} footer {{ color: #666; font-size: 0.9rem; }}
-</style>
-</head>
-<body>
-<h1>quickdraw-cnn: apples or bananas?</h1>
-<p>A series of notebooks that trains a small convolutional network (TensorFlow / Keras 3) to tell
-hand-drawn apples from bananas. Each chapter below is the executed notebook, with its figures.</p>
-<ol>
-{items}
-</ol>
-<p><a href="draw.html"><strong>Draw</strong></a>: a drawing pad where the trained networks guess what
-you draw, in the browser.</p>
-<footer><p>{CREDIT}</p><p>Pages made with nbconvert from {html.escape(where)}.</p></footer>
-</body>
-</html>
-"""
+    """index.html: each chapter's title and first sentence."""
+    committed = Path(source).resolve() == (REPO_DIR / "notebooks").resolve()
+    where = "the committed notebooks" if committed else f"the run {Path(source).resolve().parent.name}"
+    link = '  <li><a href="{}">{}</a><br><span>{}</span></li>'
+    items = "\n".join(link.format(*map(html.escape, entry)) for entry in entries)
+    return fill("index.template.html", items=items, where=html.escape(where))
 
 
 def draw_page(chapter):
-    """The short page with the pad alone (linked from the index)."""
+    """The short page with the pad alone, linked from the index."""
     more = (
-        f' Chapter <a href="{html.escape(chapter)}">07 · What the network sees</a> explains how '
-        "strokes become the bitmap the network gets."
-        if chapter
-        else ""
+        f' Chapter <a href="{chapter}">07 · What the network sees</a> explains how strokes become the bitmap.'
     )
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Draw: apples or bananas?</title>
-<link rel="icon" href="data:,">
-<style>
-  body {{ font-family: system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem;
-         line-height: 1.5; color: #222; }}
-</style>
-</head>
-<body>
-<h1>Draw: apples or bananas?</h1>
-<p><a href="index.html">quickdraw-cnn</a> trains small convolutional networks on Google's Quick,
-Draw! drawings.{more}</p>
-{pad_html()}
-</body>
-</html>
-"""
+    return fill("draw.template.html", more=more if chapter else "", pad=pad_html())
+
+
+def fresh_folder(out_dir):
+    """``out_dir`` emptied for the pages, only if the pages made it (it holds MARKER) or it is empty:
+    never a folder of something else (``HTML_DIR=.`` is the repository). Marked as the pages'."""
+    out_dir = Path(out_dir).resolve()
+    if (out_dir / MARKER).is_file():
+        shutil.rmtree(out_dir)
+    elif out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise WriteError(
+            f"{out_dir} is not a folder of pages made by make html (no {MARKER} in it) and not empty: "
+            "nothing was removed. Name a new or empty folder (make html HTML_DIR=site), or empty it yourself."
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / MARKER).write_text("Made by tools/build_html.py (make html), which empties this folder.\n")
+    return out_dir
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--source", help="folder of executed chapters (default: runs/latest, else notebooks/)")
-    ap.add_argument(
-        "--artifacts", help="folder with the exported networks (default: the source run's artifacts/)"
-    )
-    ap.add_argument("--out", default=str(REPO_DIR / "site"), help="output folder (replaced)")
+    for flag in ("--source", "--artifacts"):  # default: runs/latest, else notebooks/; its artifacts
+        ap.add_argument(flag)
+    ap.add_argument("--out", default=str(REPO_DIR / "site"), help="output folder (emptied if made here)")
     args = ap.parse_args(argv)
     source = Path(args.source) if args.source else default_source()
-    pages = build(source, args.out, args.artifacts)
+    try:
+        pages = build(source, args.out, args.artifacts)
+    except QuickDrawError as err:  # its message says what to do
+        return print(err, file=sys.stderr) or 1
     print(f"{len(pages) - 2} chapters from {source} -> {Path(args.out).resolve() / 'index.html'}")
     return 0
 
