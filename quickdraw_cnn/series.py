@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from quickdraw_cnn import parameters
 from quickdraw_cnn.errors import ParameterError, QuickDrawError, RunError, WriteError
 from quickdraw_cnn.execute import Limits, execute_notebook
 from quickdraw_cnn.progress import Progress
@@ -52,31 +53,6 @@ def declared_parameters(path):
     import papermill as pm
 
     return set(pm.inspect_notebook(str(path)))
-
-
-# MERGE: this function is replaced by quickdraw_cnn.parameters.check(path, params).
-def check_parameter_types(path, params):
-    """Refuse a ``-p`` value whose type differs from the notebook's default (a whole number for 5, a
-    number for 0.1, a list of whole numbers for [2, 4], text for "x"): ParameterError."""
-    import papermill as pm
-
-    def same(value, default):
-        if isinstance(default, (list, tuple)):
-            return isinstance(value, (list, tuple)) and (
-                not default or all(same(v, default[0]) for v in value)
-            )
-        if isinstance(default, (bool, int, float)) and isinstance(value, bool) != isinstance(default, bool):
-            return False
-        kinds = {int: int, float: (int, float), str: str}
-        return type(default) not in kinds or isinstance(value, kinds[type(default)])
-
-    for name, info in pm.inspect_notebook(str(path)).items():
-        try:
-            default = ast.literal_eval(info["default"])
-        except (ValueError, SyntaxError):
-            continue
-        if name in params and not same(params[name], default):
-            raise ParameterError(f"-p {name} must be like its default {default!r}, got {params[name]!r}")
 
 
 def parse_params(pairs):
@@ -168,7 +144,7 @@ def checked(params, names=None, artifacts=None):
     params.setdefault("artifacts_dir", str(artifacts))
     mine = {p: {k: v for k, v in params.items() if k in known} for p, known in declared.items()}
     for path, given in mine.items():  # every notebook's parameters, before the first one runs
-        check_parameter_types(path, given)
+        parameters.check(path, given)
     return mine, params["artifacts_dir"]
 
 
