@@ -194,16 +194,17 @@ def _largest_first(indices, calls, shared):
 _SHARED = {}
 
 
-def _worker_start(shared, threads):
-    """A worker process gets ``threads`` TensorFlow threads and keeps ``shared`` (sent once when
-    it starts, not with every call)."""
+def _worker_start(shared, threads, tensorflow):
+    """A worker process gets ``threads`` TensorFlow threads (TensorFlow is started here, quietly, when
+    the calling process uses it) and keeps ``shared`` (sent once when it starts, not with every call)."""
     os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(threads)
-    from quickdraw_cnn.environment import import_tensorflow_quietly
+    if tensorflow:
+        from quickdraw_cnn.environment import import_tensorflow_quietly
 
-    tf = import_tensorflow_quietly()
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
-    tf.get_logger().setLevel("ERROR")  # no retracing notes: a worker's stderr is the notebook's
+        tf = import_tensorflow_quietly()
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        tf.get_logger().setLevel("ERROR")  # no retracing notes: a worker's stderr is the notebook's
     _SHARED.clear()
     _SHARED.update(shared)
 
@@ -223,7 +224,9 @@ def _side_by_side(function, jobs, shared, keep, threads=1):
     blob = cloudpickle.dumps(function)
     workers = max(1, min(os.cpu_count() or 1, len(jobs)))
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, context, _worker_start, (shared, threads)) as pool:
+    with concurrent.futures.ProcessPoolExecutor(
+        workers, context, _worker_start, (shared, threads, "tensorflow" in sys.modules)
+    ) as pool:
         futures = {pool.submit(_worker_call, blob, call): i for i, call in jobs}
         try:
             for future in concurrent.futures.as_completed(futures):

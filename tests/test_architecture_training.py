@@ -23,7 +23,7 @@ def code_cells(path):
 
 def chapter_03_network(filters):
     """The model that 03's own `keras.Sequential` cell builds, for a value of its parameter."""
-    (cell,) = [src for src in code_cells(CHAPTER_03) if "keras.Sequential(" in src]
+    (cell,) = [src for src in code_cells(CHAPTER_03) if src.startswith("model = keras.Sequential(")]
     namespace = {"keras": keras, "filters": filters}
     exec(cell, namespace)
     return namespace["model"]

@@ -8,15 +8,27 @@ import numpy as np
 import pytest
 
 from quickdraw_cnn import experiments
-from quickdraw_cnn.errors import ParameterError
+from quickdraw_cnn.errors import ParameterError, WriteError
 
-CALLS = []
+
+class Calls:
+    """The settings each computed call was given, in order: the function runs in a worker process,
+    so it appends a line to a file (``LOG``) that this reads."""
+
+    log = None
+
+    def __eq__(self, other):
+        lines = self.log.read_text().split() if self.log.exists() else []
+        return [int(v) for v in lines] == other
+
+
+CALLS = Calls()
 
 
 @pytest.fixture(autouse=True)
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("QUICKDRAW_EXPERIMENT_CACHE", str(tmp_path / "cache"))
-    CALLS.clear()
+    CALLS.log = tmp_path / "calls.log"
     return tmp_path / "cache"
 
 
@@ -25,14 +37,15 @@ def _chapter_function(source, folder, name="measure"):
     value); its source lies in a file, as a notebook's does."""
     path = folder / f"{name}_{abs(hash(source))}.py"
     path.write_text(source)
-    namespace = {"__name__": "chapter_like", "CALLS": CALLS}
+    namespace = {"__name__": "chapter_like", "LOG": str(CALLS.log)}
     exec(compile(source, str(path), "exec"), namespace)
     return namespace[name]
 
 
 MEASURE = """
 def measure(x, scale, data):
-    CALLS.append(scale)
+    with open(LOG, "a") as log:
+        log.write(f"{scale}\\n")
     return {"sum": float(x.sum()) * scale, "rows": len(data["train"][1])}
 """
 
@@ -41,7 +54,8 @@ def measure(x,
             scale,
             data):
     """The same function, reformatted and commented: its results do not change."""
-    CALLS.append(scale)  # counted
+    with open(LOG, "a") as log:  # counted
+        log.write(f"{scale}\\n")
     total = float(x.sum())
     return {"sum": total * scale, "rows": len(data["train"][1])}
 '''
@@ -117,10 +131,8 @@ def test_nothing_empty_or_unstorable_is_written(cache):
 
 
 def test_a_cache_that_cannot_be_written_is_named_and_the_result_still_returned(cache, monkeypatch, capfd):
-    from quickdraw_cnn import files
-
     def read_only(path, obj):
-        raise files.write_error(path, OSError(30, "Read-only file system"))
+        raise WriteError(f"could not write {path}: [Errno 30] Read-only file system")
 
     monkeypatch.setattr(experiments, "write_json", read_only)
     assert experiments.run(_returns, [{"value": 7}]) == [7]
