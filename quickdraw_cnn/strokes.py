@@ -32,7 +32,7 @@ def load_strokes(
     ``full_simplified_<category>.ndjson``), else the cache, filled from Google's bucket (or
     ``$QUICKDRAW_STROKES_URL``) as ``data.load_drawings`` does.
 
-    Explained in 07_what_the_network_sees.ipynb
+    Explained in A1_strokes_and_bitmaps.ipynb
     """
     category, n, offset = data.check_request(category, n, offset)
     folders = {"strokes_dir": strokes_dir, "QUICKDRAW_STROKES_DIR": os.environ.get("QUICKDRAW_STROKES_DIR")}
@@ -51,7 +51,7 @@ def load_pairs(categories, n, data_dir=None, strokes_dir=None, **kwargs):
     """``{category: [(strokes, bitmap), ...]}`` for the first ``n`` drawings of each category: the
     simplified strokes beside the 28x28 uint8 bitmap Google made of them (row i is line i).
 
-    Explained in 07_what_the_network_sees.ipynb
+    Explained in A1_strokes_and_bitmaps.ipynb
     """
     pairs = {}
     for category in categories:

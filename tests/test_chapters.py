@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 REPO_DIR = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted(REPO_DIR.glob("notebooks/[0-9][0-9]_*.ipynb")) + sorted(
+NOTEBOOKS = sorted(REPO_DIR.glob("notebooks/[0-9A][0-9]_*.ipynb")) + sorted(
     REPO_DIR.glob("solutions/[0-9][0-9]_*.ipynb")
 )
 MODULES = ["helpers"] + [
@@ -58,7 +58,7 @@ def _explained():
                 continue
             if obj.__module__ != module_name:
                 continue
-            for chapter in re.findall(r"[Ee]xplained in (\d\d_\w+\.ipynb)", inspect.getdoc(obj) or ""):
+            for chapter in re.findall(r"[Ee]xplained in ([0-9A]\d_\w+\.ipynb)", inspect.getdoc(obj) or ""):
                 yield module_name, name, chapter
 
 

@@ -214,7 +214,7 @@ def test_every_public_function_names_the_chapter_that_explains_it(module_name):
             continue  # imported from elsewhere
         doc = inspect.getdoc(obj) or ""
         last = "\n".join(doc.split("\n\n")[-1:])
-        named = re.findall(r"[Ee]xplained in (\d\d_\w+\.ipynb)", last)
+        named = re.findall(r"[Ee]xplained in ([0-9A]\d_\w+\.ipynb)", last)
         if not named and "Used by" in last:
             continue  # an internal: its docstring says who uses it
         assert named, f"{module_name}.{name}: the docstring's last paragraph names no chapter (nor 'Used by')"
