@@ -30,6 +30,7 @@ SMOKE = {
     "n_per_class": 200,
     "epochs": 2,
     "improved_epochs": 2,
+    "longer_epochs": 2,  # 06: the chosen row trained longer
     "sizes": [50, 100],
     "seeds": [0],
     "origin_seeds": [0, 1],  # 05's "origin, exactly": two seeds of each pixel scaling
