@@ -36,7 +36,9 @@ SMOKE = {
     "origin_seeds": [0, 1],  # 05's "origin, exactly": two seeds of each pixel scaling
     "filter_grid": [2, 4],
     "unseen_offset": 1800,
-    "unseen_n": 100,  # 09: rows 1800-1899 of its unseen categories
+    "unseen_n": 100,  # 06: its unseen rows 1800-1899
+    "unseen_categories_offset": 1800,  # 09: rows 1800-1899 of its unseen categories
+    "unseen_categories_n": 100,
     "other_n": 50,  # 09: rows 0-49 of the categories that train "other"
     "ood_offset": 1900,  # 09's extra sample: rows 1900-1949, apart from its unseen rows
     "ood_n": 50,

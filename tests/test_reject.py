@@ -134,7 +134,7 @@ def test_the_smoke_run_of_09_writes_its_figures_and_its_network(smoke_run, smoke
     artifacts = run_dir / "artifacts"
     figures = json.loads((artifacts / "metrics.json").read_text())["not_sure"]
     split = helpers.load_split(artifacts)
-    unseen = 6 * smoke_parameters["unseen_n"]  # 09's six unseen categories by default
+    unseen = 6 * smoke_parameters["unseen_categories_n"]  # 09's six unseen categories by default
     assert figures["test"]["n"] == len(split["y_test"]) + unseen
     assert figures["independent"]["n"] == 8 * smoke_parameters["ood_n"]  # apple, banana and six more
     for part in ("test", "independent"):
