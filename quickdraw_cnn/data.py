@@ -1,9 +1,4 @@
 """The Quick, Draw! bitmaps: the 345 categories, and drawings from a folder, the cache or Google's bucket.
-
-Behind ``load_drawings``: ``download`` (HTTP Range requests under one deadline, also used for the
-strokes) of only the .npy header and the rows not cached yet; a cache that is a valid .npy file
-and grows; format checks; atomic writes; a progress bar, and how far a download is in the file
-named by ``$QUICKDRAW_PROGRESS_FILE`` (``PROGRESS_FILE_ENV``), which the runner's status line shows.
 Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
 (https://github.com/googlecreativelab/quickdraw-dataset).
 """
@@ -115,11 +110,10 @@ def seconds(name, value):
 def load_drawings(
     category, n, offset=0, data_dir=None, cache_dir=None, progress=None, timeout=30, deadline=None
 ):
-    """Drawings ``offset .. offset+n-1`` of ``category``, uint8, shape (n, 784), from ``data_dir``,
-    else ``$QUICKDRAW_DATA_DIR`` (``<category>.npy`` or ``full_numpy_bitmap_<category>.npy``, memory-
-    mapped), else the cache (``cache_folder``), filled from Google's bucket (or ``$QUICKDRAW_BASE_URL``)
-    with only the rows it lacks. ``timeout``: seconds a read may wait; ``deadline``: seconds the
-    whole download may take (``download_deadline``).
+    """Drawings ``offset .. offset+n-1`` of ``category``, uint8, shape (n, 784), from ``data_dir``, else
+    ``$QUICKDRAW_DATA_DIR`` (``<category>.npy`` or ``full_numpy_bitmap_<category>.npy``, memory-mapped), else
+    the cache (``cache_folder``), filled from Google's bucket (or ``$QUICKDRAW_BASE_URL``) with only the rows
+    it lacks.
 
     Explained in 01_data_exploration.ipynb
     """
@@ -190,8 +184,7 @@ def find_category_file(folder, category, parameter="data_dir", suffix=".npy", ki
 
 
 def load_from_folder(folder, category, offset=0, n=None, parameter="eval_data_dir"):
-    """Drawings ``offset ..`` of ``category`` in a folder of .npy files: all the rest, or at most
-    ``n``. ``parameter``: the notebook parameter that named ``folder``, named in the messages.
+    """Drawings ``offset ..`` of ``category`` in a folder of .npy files: all the rest, or at most ``n``.
 
     Explained in 05_evaluation.ipynb
     """
@@ -330,11 +323,8 @@ def download_deadline(n_bytes, deadline=None):
 
 
 def download(url, start, stop, ends, label, offline, timeout=30, progress=None, size=None, allow_short=False):
-    """Bytes ``start .. stop-1`` of ``url`` (http or https), whether or not the server honours
-    Range, all by ``ends`` (a ``time.monotonic()`` time: one deadline for every request of a
-    download). A 206 must say (``Content-Range``) that it holds those bytes, of a file of ``size``
-    bytes when known. ``allow_short``: the file may end before ``stop`` (b"" if before ``start``).
-    A failure is a DownloadError naming ``label`` (the category) and what to do, ``offline`` included.
+    """Bytes ``start .. stop-1`` of ``url`` (http or https), whether or not the server honours Range, all by
+    ``ends`` (a ``time.monotonic()`` time: one deadline for every request of a download).
 
     Used by load_drawings and strokes.load_strokes.
     """

@@ -1,12 +1,4 @@
-"""The experiment cache: ``run`` computes each result once, side by side, and finds it on every later run.
-
-A result is stored under an explicit key: the function's name, a ``version`` string that the
-function's author bumps when its results change, the call's settings and fingerprints of every
-NumPy array it is given. Never the function's source text: reformatting or commenting it keeps
-the cache, changing a setting, the data or the version recomputes. Each entry holds, beside the
-result, the key and version that wrote it and a checksum of the result, so an edited or truncated
-entry is named and computed again. Importing this module loads no TensorFlow.
-"""
+"""The experiment cache: ``run`` computes each result once, side by side, and finds it on every later run."""
 
 from __future__ import annotations
 
@@ -26,9 +18,8 @@ from quickdraw_cnn.files import REPO_DIR, write_json
 
 
 def experiment_cache_dir():
-    """The folder where ``run`` keeps results, shared by every run so that a rerun at the same
-    parameters computes nothing: ``$QUICKDRAW_EXPERIMENT_CACHE``, else ``cache/experiments`` in the
-    repository. Results are keyed by everything they depend on, so sharing is safe.
+    """The folder where ``run`` keeps results, shared by every run so that a rerun at the same parameters
+    computes nothing: ``$QUICKDRAW_EXPERIMENT_CACHE``, else ``cache/experiments`` in the repository.
 
     Explained in 06_experiments.ipynb
     """
@@ -50,19 +41,10 @@ def fingerprint(*arrays):
 
 
 def run(function, calls, version="1", **shared):
-    """``[function(**call, **shared) for call in calls]``, each result from the experiment cache
-    when it is there; the missing ones computed side by side, one process per core (the largest
-    first where a call names its ``epochs`` and its ``train`` set in ``shared["data"]``), each with
-    one TensorFlow thread, also when only one is missing, so that a result is the same however it
-    was computed. Results are in the order of ``calls``, as JSON gives them
-    back (tuples become lists, NumPy numbers plain ones), the same on a first run and a rerun.
-
-    The key of a result: ``function.__name__``, ``version`` (bump it when the function's results
-    change: its source text is not in the key), the call's settings and ``shared``'s, every NumPy
-    array among them (also inside dicts, lists and tuples) by its fingerprint. ``function`` may be
-    defined in a notebook (it travels to the workers by value, with cloudpickle); it must seed
-    itself, so that the results equal those of calling it one by one, and return something JSON
-    can hold (numbers, strings, lists, dicts; not None).
+    """``[function(**call, **shared) for call in calls]``, each result from the experiment cache when it is
+    there; the missing ones computed side by side, one process per core (the largest first where a call names
+    its ``epochs`` and its ``train`` set in ``shared["data"]``), each with one TensorFlow thread, also when
+    only one is missing, so that a result is the same however it was computed.
 
     Explained in 06_experiments.ipynb
     """

@@ -1,13 +1,4 @@
-"""The trained networks as ONNX files, for the drawing pad of the series' web pages, where
-onnxruntime-web runs them in the browser with no Python (``make html``, tools/build_html.py).
-
-``save_for_page(artifacts_dir, name, model, categories)`` writes ``model_<name>.onnx``, whose input
-is named ``image`` ((N, 28, 28, 1) float32, pixels scaled to 0..1 as ``helpers.scale`` does), and
-beside it ``model_<name>.onnx.json``: the configuration's name, its categories in the order of the
-network's outputs, and whether it ends in one sigmoid unit (the probability of the first category)
-or in a softmax. ``make html`` copies every such pair it finds in the run's artifacts into the pages.
-Needs the packages onnx and tf2onnx (Keras' ``model.export(format="onnx")`` uses them).
-"""
+"""The trained networks as ONNX files, for the drawing pad of the series' web pages (onnxruntime-web)."""
 
 from __future__ import annotations
 
@@ -112,14 +103,8 @@ def _output_units(data):
 
 
 def save_for_page(artifacts_dir, name, model, categories, made_by=None, reject=None):
-    """Save a trained network for the pad of the web pages: ``<artifacts_dir>/model_<name>.onnx``
-    and its description ``model_<name>.onnx.json``, each written atomically (never half a file).
-    ``categories``: its classes in label order (two for a one-sigmoid network, whose output is
-    the first one's probability); ``made_by``: the chapter, shown nowhere but used to order the
-    configurations on the page. ``model``: a Keras model, or what ``onnx_text`` made of one.
-    ``reject``: a reject option's rule (quickdraw_cnn.reject: its threshold and temperature), kept
-    in the description, so that the page says "not sure" as the chapter decided. Returns the path
-    of the .onnx file.
+    """Save a trained network for the pad of the web pages: ``<artifacts_dir>/model_<name>.onnx`` and its
+    description ``model_<name>.onnx.json``, each written atomically (never half a file).
 
     Explained in 04_training.ipynb (used by 08 too, for the pages of tools/build_html.py).
     """

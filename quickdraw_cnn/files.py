@@ -1,10 +1,4 @@
-"""The project's files: written atomically (a failed write leaves none corrupt), shown without machine paths.
-
-Every file the project writes goes through ``replacing`` (or ``replacing_path``): written beside
-its destination under a temporary name, renamed over it once complete, with ordinary permissions
-(0644 under umask 022). A failed write leaves the old file (or none), no temporary file, and a
-``WriteError`` naming the folder. ``shown_path``: paths in messages, never a machine's layout.
-"""
+"""The project's files: written atomically (never left half-written), shown without machine paths."""
 
 from __future__ import annotations
 

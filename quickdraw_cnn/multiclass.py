@@ -1,5 +1,4 @@
 """Many categories (chapter 08): labelled loading, the wide network and its training, top-k and confusions.
-
 Also the streamed ``tf.data`` pipeline of chapter 10 (quickdraw_cnn.workers trains on it). Drawings:
 the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0 (https://github.com/googlecreativelab/quickdraw-dataset).
 """
@@ -280,9 +279,8 @@ def learning_rate_schedule(peak, steps, warmup=0.1, schedule="cosine"):
 def train_wide(
     x, y, epochs, seed=0, batch_size=64, learning_rate=4e-3, warmup=0.1, schedule="cosine", **build
 ):
-    """helpers.train with the wide network (build_wide with ``build``'s arguments) compiled with Adam
-    at the rates of learning_rate_schedule: seed, build, fit on uint8 images ``x``, labels ``y``.
-    Returns (model, history) as helpers.train does.
+    """helpers.train with the wide network (build_wide with ``build``'s arguments) compiled with Adam at the
+    rates of learning_rate_schedule: seed, build, fit on uint8 images ``x``, labels ``y``.
 
     Explained in 08_many_categories.ipynb
     """

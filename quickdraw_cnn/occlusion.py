@@ -1,8 +1,4 @@
-"""Which pixels a prediction depends on: the occlusion map (chapter 07 and its sketch pad).
-
-Slide a square of background over a drawing and watch the network's log-odds: where hiding a
-patch lowers them, that patch pushed the answer toward the first category.
-"""
+"""Which pixels a prediction depends on: the occlusion map (chapter 07 and its sketch pad)."""
 
 from __future__ import annotations
 
@@ -34,9 +30,8 @@ def log_odds_function(net):
 
 
 def occlusion_map(log_odds, image, size):
-    """Slide a ``size`` x ``size`` square of background over the image; at each position, how much
-    hiding it lowers the log-odds (> 0: that part pushed toward the first category).
-    Returns an array of (29 - size, 29 - size).
+    """Slide a ``size`` x ``size`` square of background over the image; at each position, how much hiding it
+    lowers the log-odds (> 0: that part pushed toward the first category).
 
     Explained in 07_what_the_network_sees.ipynb
     """

@@ -1,10 +1,4 @@
-"""The reject option of 09_not_sure.ipynb, kept for the pads: the calibrated "not sure" network,
-its rule (threshold and temperature), saved, loaded and applied, and its figures in metrics.json.
-
-The rule: a network with three outputs (the two categories and "other") scaled by a temperature
-T, p = softmax(z / T), answers the likelier of the two categories when p(first) + p(second),
-that is 1 - p(other), reaches the threshold, and "not sure" below it. 09 writes out why.
-"""
+"""The reject option of 09_not_sure.ipynb for the pads: the calibrated "not sure" network and its rule."""
 
 from __future__ import annotations
 
@@ -67,9 +61,8 @@ def calibrated(model, temperature):
 
 
 def save(artifacts_dir, model, temperature, threshold, categories):
-    """Save the calibrated network for both pads: ``model_origin-not-sure.keras`` (JupyterLab's),
-    the ONNX file and its description with the rule (the pages'), and ``not_sure.json``.
-    Returns the rule.
+    """Save the calibrated network for both pads: ``model_origin-not-sure.keras`` (JupyterLab's), the ONNX
+    file and its description with the rule (the pages'), and ``not_sure.json``.
 
     Explained in 09_not_sure.ipynb
     """

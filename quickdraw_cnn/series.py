@@ -1,11 +1,4 @@
-"""Run the notebook series in order with papermill: ``python -m quickdraw_cnn.series [-p NAME VALUE ...]``.
-
-A run gets a folder of its own, ``runs/<date-time>/``: executed notebooks, ``artifacts/``, ``metrics.json``;
-``runs/latest`` points at the newest complete run (not an ``--only`` run, nor one that stopped). ``-p``
-goes to every notebook that declares it, checked before any runs: a Python literal, a YAML list
-(``[cat, dog]``) or text. A run that stops names the notebook and the cell. ``--solutions`` runs the
-exercise solutions against a run's artifacts; ``--in-place`` re-executes the committed notebooks.
-"""
+"""Run the notebook series in order with papermill: ``python -m quickdraw_cnn.series [-p NAME VALUE ...]``."""
 
 from __future__ import annotations
 

@@ -1,15 +1,4 @@
 """Drawings as strokes turned into Quick, Draw! bitmaps the way Google made its own: checked
-(``check_strokes``), simplified (``simplify_strokes``), rendered (``render_strokes``), compared
-with Google's bitmaps of the same strokes (``compare_with_google``), and saved (``append_drawings``).
-
-Strokes are in Quick, Draw!'s format: a drawing is a list of strokes, a stroke is
-``[[x0, x1, ...], [y0, y1, ...]]`` (a third list, of times, may follow and is ignored), y downwards.
-Google made its 28x28 bitmaps from the *simplified* strokes (aligned to the top-left, the longer
-side scaled to 0..255, resampled every pixel, Ramer-Douglas-Peucker with epsilon 2), drawn with
-cairo: anti-aliased, round caps and joins, line width 16 and padding 16 in the 0..255 space, the
-drawing centred on its bounding box. ``render_strokes`` does the same with numpy. From an ordinary
-image of a sketch: notebooks/A1_strokes_and_bitmaps.ipynb (thinning to the centre line).
-
 Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
 (https://github.com/googlecreativelab/quickdraw-dataset).
 """
@@ -125,9 +114,8 @@ def _resample(points, spacing=1.0):
 
 
 def simplify_strokes(strokes, epsilon=2.0):
-    """Google's simplification: align to the top-left, scale the longer side to 0..255, resample
-    every pixel, Ramer-Douglas-Peucker with ``epsilon``, round to whole numbers. Returns strokes
-    in the simplified format, ``[[x0, x1, ...], [y0, y1, ...]]`` of ints.
+    """Google's simplification: align to the top-left, scale the longer side to 0..255, resample every pixel,
+    Ramer-Douglas-Peucker with ``epsilon``, round to whole numbers.
 
     Used by strokes_to_bitmap; explained in A1_strokes_and_bitmaps.ipynb
     """
@@ -140,13 +128,8 @@ def simplify_strokes(strokes, epsilon=2.0):
 
 
 def render_strokes(simplified, side=SIDE, supersample=SUPERSAMPLE, line_width=LINE_WIDTH, as_one=False):
-    """Simplified strokes (0..255) drawn as Google drew them (cairo): white on black, ``line_width``
-    16 and padding 16 in the 0..255 space, round caps and joins, centred on the bounding box.
-    Each stroke is the union of discs along its segments (what round caps and joins draw); its
-    coverage of each pixel is counted on a ``supersample`` x ``supersample`` grid of points, and
-    strokes are painted one over the other in 8 bits, as cairo does (``as_one=True``: all of them as
-    one stroke, for the many short pieces of an image's centre line). The web pages' pad
-    (web/quickdraw.js) renders the same way. Returns (side, side) uint8.
+    """Simplified strokes (0..255) drawn as Google drew them (cairo): white on black, ``line_width`` 16 and
+    padding 16 in the 0..255 space, round caps and joins, centred on the bounding box.
 
     Used by strokes_to_bitmap and A1's pictures; explained in A1_strokes_and_bitmaps.ipynb
     """
@@ -279,9 +262,8 @@ def compare_with_google(pairs):
 
 
 def append_drawings(folder, category, bitmaps):
-    """Append bitmaps to ``<folder>/<category>.npy`` in Google's format (uint8, (N, 784)),
-    atomically: the file is rewritten under a temporary name and renamed, so it is never left
-    half-written. Returns the number of drawings the file then holds.
+    """Append bitmaps to ``<folder>/<category>.npy`` in Google's format (uint8, (N, 784)), atomically: the
+    file is rewritten under a temporary name and renamed, so it is never left half-written.
 
     Used by the sketch pad's label buttons (SketchPad).
     """

@@ -1,20 +1,4 @@
-"""A sketch pad for JupyterLab: draw with the mouse, a finger or a pen, and the trained network
-answers after every stroke.
-
-``SketchPad`` is an anywidget: the browser sends each finished stroke to Python as one message,
-in Quick, Draw!'s stroke format (``[[x0, x1, ...], [y0, y1, ...], [t0, t1, ...]]``, pixels of the
-pad, y downwards, milliseconds). Python turns the drawing into the bitmap Google would have made
-of it (sketches.strokes_to_bitmap), asks every trained configuration of the run, computes the
-occlusion map of the drawing, and sends that back. Undo, Clear, and one button per category that
-saves the drawing, labelled, into a folder of .npy files in Google's format (your class's own test
-set). Setting ``pad.strokes`` from Python takes the very same path, which is how the notebook runs
-headless (papermill, nbval) and how the tests drive it. Nothing raised in a callback escapes: the
-pad shows it in words.
-
-The occlusion map it shows is quickdraw_cnn/occlusion.py's. When 09 has saved a network with a
-reject option in the artifacts (quickdraw_cnn.reject), the pad's verdict is that network's: one of
-the two categories, or "not sure".
-"""
+"""A sketch pad for JupyterLab: draw, and the trained network answers after every stroke."""
 
 from __future__ import annotations
 
@@ -35,8 +19,7 @@ from quickdraw_cnn.occlusion import colour_occlusion, log_odds_function, occlusi
 
 
 def load_models(artifacts_dir, categories):
-    """The configurations 04 trained on 02's current split: ``({name: model}, notes)``. Raises
-    MissingArtifactError (naming the chapter to run) when there is none.
+    """The configurations 04 trained on 02's current split: ``({name: model}, notes)``.
 
     Used by SketchPad.
     """
@@ -129,12 +112,9 @@ def with_article(noun):
 
 
 class SketchPad(anywidget.AnyWidget):
-    """Draw a drawing; after every stroke the pad shows each trained configuration's probability of
-    the run's two categories, the 28x28 bitmap the network receives, and the occlusion map.
+    """Draw a drawing; after every stroke the pad shows each trained configuration's probability of the run's
+    two categories, the 28x28 bitmap the network receives, and the occlusion map.
 
-    ``SketchPad(artifacts_dir, categories, drawings_dir=...)`` loads the models 04 trained (or takes
-    ``models=``); without any, it still draws and says to run 04 first. ``pad.strokes = [...]``
-    (Quick, Draw! format) gives it a drawing from Python; ``pad.result`` holds the answer.
     Explained in 07_what_the_network_sees.ipynb
     """
 

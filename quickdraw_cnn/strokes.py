@@ -1,7 +1,4 @@
 """Google's simplified strokes of the drawings (``<category>.ndjson``), found as the bitmaps are.
-
-Google's files are large (apple: about 100 MB), so a download asks (``data.download``) for the
-first bytes only, a little more at a time, under one deadline; the cache (``<category>.ndjson``
 beside the bitmaps) holds only whole, checked lines. Drawings: the Quick, Draw! dataset by Google
 Creative Lab, CC BY 4.0 (https://github.com/googlecreativelab/quickdraw-dataset).
 """

@@ -1,10 +1,6 @@
 """Multi-worker training (chapter 10): one process per worker, tf_keras and MultiWorkerMirroredStrategy.
 
-``train`` checks every setting first, starts one worker per index on 127.0.0.1 with its ``TF_CONFIG``,
-waits at most ``timeout`` seconds, always stops them, names the worker that failed (a WorkerError),
-and returns their reports and weights. Keras 3 does not train under this strategy (keras-team/keras#20585);
-tf_keras does, with a ``BackupAndRestore`` built for several workers (``out/backup``, with the job's
-settings: the same job resumes, another is refused). ``out`` also holds each worker's log and report.
+Keras 3 does not train under this strategy (keras-team/keras#20585); tf_keras does.
 """
 
 from __future__ import annotations
@@ -54,9 +50,8 @@ JOB = dict(workers=2, offset=0, data_dir=None, batch_size=32, config="origin", s
 
 
 def job_settings(classes, n, epochs, **options):
-    """The settings that define a job (JOB's, changed by ``options``; what its backup must match),
-    checked before anything starts. ``shards`` (default ``workers``): worker i trains on shard i of
-    that many; more shards than workers trains on the first ones only (the tests use it).
+    """The settings that define a job (JOB's, changed by ``options``; what its backup must match), checked
+    before anything starts.
 
     Used by start.
     """
@@ -186,8 +181,7 @@ class Result:
 
 
 class Job:
-    """A running job: its worker processes (``procs``), ``out`` folder and deadline. ``wait()``
-    returns a Result or raises a WorkerError; ``stop()`` ends every worker.
+    """A running job: its worker processes (``procs``), ``out`` folder and deadline.
 
     Used by start and tests/test_workers.py (which kills a worker of a running job).
     """

@@ -1,11 +1,4 @@
-"""The executed series as static HTML pages to share: `make html` (``--source``, ``--artifacts``, ``--out``).
-
-A page per notebook (nbconvert, figures embedded; links between notebooks become links between
-pages), ``index.html`` and ``draw.html``: a drawing pad that runs the exported networks (ONNX: the
-run's artifacts, or ``web/networks/`` for the committed notebooks) in the browser with onnxruntime-web
-(npm), also on chapter 07's page. The source is ``runs/latest`` if there is a run, else the committed
-notebooks. The output folder is emptied only if this script made it (it holds MARKER) or is empty.
-"""
+"""The executed series as static HTML pages: `make html` (``--source``, ``--artifacts``, ``--out``)."""
 
 from __future__ import annotations
 
