@@ -283,9 +283,7 @@ def build_cnn(
         stack += [layers.GlobalAveragePooling2D()]
     else:
         stack += [layers.Flatten(), layers.Dense(dense, activation="relu")]
-    stack += [
-        layers.Dense(1, activation="sigmoid") if binary else layers.Dense(classes, activation="softmax")
-    ]
+    stack += [layers.Dense(1 if binary else classes, activation="sigmoid" if binary else "softmax")]
     model = keras.Sequential(stack, name=name)
     model.compile(
         optimizer="adam",

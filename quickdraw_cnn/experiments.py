@@ -61,9 +61,7 @@ def run(function, calls, version="1", **shared):
                 f"{sorted(set(call) & set(shared))} given both in a call and shared: give each once"
             )
     plain_shared = _plain(shared)  # fingerprinted once, not once per call
-    keys = [
-        {"function": name, "version": version, "call": _plain(call), "shared": plain_shared} for call in calls
-    ]
+    keys = [{"function": name, "version": version, "call": _plain(c), "shared": plain_shared} for c in calls]
     folder = experiment_cache_dir()
     stem = re.sub(r"\W", "_", name)  # a lambda's "<lambda>" is no file name everywhere
     paths = [folder / f"{stem}-{_digest(key)[:16]}.json" for key in keys]

@@ -17,14 +17,7 @@ IMAGE_SHAPE = (28, 28, 1)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Augmentation changes drawings in training only; at inference these layers pass them through, and
 # the converter has no ONNX operator for their random ops: the exported network leaves them out.
-AUGMENTATION = (
-    "RandomFlip",
-    "RandomRotation",
-    "RandomTranslation",
-    "RandomZoom",
-    "RandomContrast",
-    "RandomBrightness",
-)
+AUGMENTATION = {f"Random{k}" for k in ("Flip", "Rotation", "Translation", "Zoom", "Contrast", "Brightness")}
 
 
 class ExportError(QuickDrawError, ValueError):
@@ -81,9 +74,7 @@ def onnx_bytes(model):
 
 
 def onnx_text(model):
-    """The ONNX file of a trained Keras model as base64 text: JSON-able, so a chapter whose
-    trainings go to the experiment cache can keep it with the result and save it later with
-    ``save_for_page``, also when the training is not run again.
+    """The ONNX file of a trained Keras model as base64 text (JSON-able, for the experiment cache).
 
     Used by save_for_page (a network kept as text, e.g. in the experiment cache).
     """
@@ -136,17 +127,9 @@ def save_for_page(artifacts_dir, name, model, categories, made_by=None, reject=N
     path = Path(artifacts_dir) / f"model_{name}.onnx"
     with replacing(path) as fh:
         fh.write(data)
-    write_json(
-        path.with_name(path.name + ".json"),
-        {
-            "configuration": str(name),
-            "file": path.name,
-            "categories": categories,
-            "output": "sigmoid" if units == 1 else "softmax",
-            "input": INPUT_NAME,
-            "input_scale": INPUT_SCALE,
-            "made_by": made_by,
-            **({"reject": reject} if reject else {}),
-        },
-    )
+    about = {"configuration": str(name), "file": path.name, "categories": categories}
+    about["output"] = "sigmoid" if units == 1 else "softmax"
+    about |= {"input": INPUT_NAME, "input_scale": INPUT_SCALE, "made_by": made_by}
+    about |= {"reject": reject} if reject else {}
+    write_json(path.with_name(path.name + ".json"), about)
     return path

@@ -203,17 +203,12 @@ def metrics_json(path, results, epochs, seeds, y, rows, independent=None, **extr
     metrics = {}
     for name, runs in results.items():
         entry = {"model": name, "epochs": epochs[name], "seeds": list(seeds[name])}
-        entry |= {
-            "fit_seconds": float(np.mean([r["seconds"] for r in runs])),
-            "test": scores(runs, y, "test"),
-        }
-        entry["test"]["rows"] = list(rows)
+        entry["fit_seconds"] = float(np.mean([r["seconds"] for r in runs]))
+        entry["test"] = scores(runs, y, "test") | {"rows": list(rows)}
         if independent is not None:
             ((_, y_ind), found), first = independent
-            entry["independent"] = scores(runs, y_ind, "independent") | {
-                "rows_from": first,
-                "categories": found,
-            }
+            where = {"rows_from": first, "categories": found}
+            entry["independent"] = scores(runs, y_ind, "independent") | where
         metrics[name] = entry
     helpers.save_json(path, {**next(iter(metrics.values())), **extra, "configurations": metrics})
     return metrics
@@ -252,9 +247,7 @@ def build_wide(
         stack += [conv, layers.MaxPooling2D((2, 2))] + norm() + [layers.ReLU()]
     stack += [layers.Flatten(), layers.Dense(dense, use_bias=not batch_norm)] + norm() + [layers.ReLU()]
     stack += [layers.Dropout(dropout)] if dropout else []
-    out = (
-        layers.Dense(1, activation="sigmoid") if classes == 2 else layers.Dense(classes, activation="softmax")
-    )
+    out = layers.Dense(1 if classes == 2 else classes, activation="sigmoid" if classes == 2 else "softmax")
     return keras.Sequential(stack + [out], name=name)
 
 

@@ -1,4 +1,11 @@
-"""Run the notebook series in order with papermill: ``python -m quickdraw_cnn.series [-p NAME VALUE ...]``."""
+"""Run the notebook series in order with papermill: ``python -m quickdraw_cnn.series [-p NAME VALUE ...]``.
+
+A run gets a folder of its own, ``runs/<date-time>/``: executed notebooks, ``artifacts/``, ``metrics.json``;
+``runs/latest`` points at the newest complete run (not an ``--only`` run, nor one that stopped). ``-p``
+goes to every notebook that declares it, checked before any runs: a Python literal, a YAML list
+(``[cat, dog]``) or text. A run that stops names the notebook and the cell. ``--solutions`` runs the
+exercise solutions against a run's artifacts; ``--in-place`` re-executes the committed notebooks.
+"""
 
 from __future__ import annotations
 
@@ -175,10 +182,8 @@ def run_solutions(artifacts_dir, out_dir, names=None, smoke=False, log=print, li
     for path in solutions(names):
         smoke_parameters = nbformat.read(path, as_version=4).metadata.get("smoke_parameters", {})
         log(f"running solutions/{path.name}", flush=True)
-        params, start = (
-            {"artifacts_dir": str(artifacts), **(smoke_parameters if smoke else {})},
-            time.perf_counter(),
-        )
+        params = {"artifacts_dir": str(artifacts), **(smoke_parameters if smoke else {})}
+        start = time.perf_counter()
         execute_notebook(path, Path(out_dir) / path.name, params, SOLUTION_DIR, limits or Limits())
         seconds[path.name] = time.perf_counter() - start
     return seconds

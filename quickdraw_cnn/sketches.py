@@ -1,4 +1,4 @@
-"""Drawings as strokes turned into Quick, Draw! bitmaps the way Google made its own: checked
+"""Drawings as strokes turned into Quick, Draw! bitmaps the way Google made its own, compared and saved.
 Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
 (https://github.com/googlecreativelab/quickdraw-dataset).
 """

@@ -74,11 +74,8 @@ class Answerer:
         network, rule = self.careful
         p = network.predict(helpers.scale(image), verbose=0)[0]
         probabilities = {c: float(v) for c, v in zip(rule["categories"], p)}
-        return {
-            "configuration": reject.NAME,
-            "answer": reject.decide(p, rule)[0],
-            "probabilities": probabilities,
-        }
+        answer = reject.decide(p, rule)[0]
+        return {"configuration": reject.NAME, "answer": answer, "probabilities": probabilities}
 
     def answer(self, strokes):
         """A dict: ``bitmap`` (28, 28) uint8, ``probabilities`` {config: p(first category)},
@@ -90,14 +87,9 @@ class Answerer:
         decision = self.decision(image)
         first = next(iter(self._log_odds))
         heat = occlusion_map(self._log_odds[first], bitmap, self.patch)
-        return {
-            "bitmap": bitmap,
-            "probabilities": probabilities,
-            "occlusion": heat,
-            "occlusion_model": first,
-            "decision": decision,
-            "seconds": time.perf_counter() - start,
-        }
+        answer = {"bitmap": bitmap, "probabilities": probabilities, "occlusion": heat}
+        answer |= {"occlusion_model": first, "decision": decision}
+        return answer | {"seconds": time.perf_counter() - start}
 
 
 # ------------------------------------------------------------ widget ----
@@ -269,14 +261,9 @@ class SketchPad(anywidget.AnyWidget):
             return
         self.answer = answer
         rgb = colour_occlusion(answer["occlusion"], answer["bitmap"], self.answerer.patch)
-        self.result = {
-            "bitmap": answer["bitmap"].ravel().tolist(),
-            "probabilities": answer["probabilities"],
-            "occlusion_rgb": rgb.ravel().tolist(),
-            "occlusion_model": answer["occlusion_model"],
-            "decision": answer["decision"],
-            "seconds": answer["seconds"],
-        }
+        result = {"bitmap": answer["bitmap"].ravel().tolist(), "probabilities": answer["probabilities"]}
+        result["occlusion_rgb"] = rgb.ravel().tolist()
+        self.result = result | {k: answer[k] for k in ("occlusion_model", "decision", "seconds")}
         self.message = ""
 
 
