@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 
 from quickdraw_cnn.errors import QuickDrawError
-from quickdraw_cnn.files import replacing, write_json
+from quickdraw_cnn.files import write_bytes, write_json
 
 INPUT_NAME = "image"  # the ONNX input's name (Keras' own default changes from process to process)
 INPUT_SCALE = 1 / 255  # what the page multiplies grey values 0..255 by, as helpers.scale does
@@ -125,8 +125,7 @@ def save_for_page(artifacts_dir, name, model, categories, made_by=None, reject=N
         )
     data = onnx_bytes(model) if data is None else data
     path = Path(artifacts_dir) / f"model_{name}.onnx"
-    with replacing(path) as fh:
-        fh.write(data)
+    write_bytes(path, data)
     about = {"configuration": str(name), "file": path.name, "categories": categories}
     about["output"] = "sigmoid" if units == 1 else "softmax"
     about |= {"input": INPUT_NAME, "input_scale": INPUT_SCALE, "made_by": made_by}

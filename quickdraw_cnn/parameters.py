@@ -40,12 +40,8 @@ class Declared:
 
         Used by check's messages.
         """
-        kind = _kind(self.default)
-        kind += (
-            ", each"
-            if isinstance(self.default, (list, tuple)) and (self.low, self.high) != (None, None)
-            else ""
-        )
+        each = isinstance(self.default, (list, tuple)) and (self.low, self.high) != (None, None)
+        kind = _kind(self.default) + (", each" if each else "")
         if self.low is not None and self.high is not None:
             return f"{kind} from {_number(self.low)} to {_number(self.high)}"
         if self.low is not None:
@@ -85,19 +81,15 @@ def declared(path):
             default = ast.literal_eval(node.value)
         except ValueError as error:
             raise ParameterError(f"{path.name}: {name} is not a literal ({error}): give a literal") from error
-        low, high = next(
-            (read(m) for pattern, read in BOUNDS if (m := pattern.search(comment))), (None, None)
-        )
+        bounds = (read(m) for pattern, read in BOUNDS if (m := pattern.search(comment)))
+        low, high = next(bounds, (None, None))
         found[name] = Declared(name, default, comment, low, high)
     return found
 
 
 def check(path, params):
-    """Refuse, before the notebook at ``path`` runs, any value of ``params`` (a dict name -> value) that its
-    parameters cell rules out: a type unlike the default's literal (a float accepts a whole number; a list's
-    elements like the default's first; not empty when the default is not), a number that is not finite, a
-    number outside the bounds at the end of the parameter's comment (for a list: any element), category names
-    that are not Quick, Draw!'s.
+    """Refuse, before the notebook at ``path`` runs, any value of ``params`` that its parameters cell rules
+    out: another type than the default's literal, a number not finite or out of bounds, unknown categories.
 
     Used by the series runner (once per notebook, before it runs) and tests/test_parameters.py.
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -24,12 +25,9 @@ def check_categories(categories, other_categories, unseen_categories):
     """
     groups = {"categories": categories, "other_categories": other_categories}
     groups["unseen_categories"] = unseen_categories
-    names = list(groups)
-    for i, a in enumerate(names):
-        for b in names[i + 1 :]:
-            shared = sorted(set(groups[a]) & set(groups[b]))
-            if shared:
-                raise ParameterError(f"{a} and {b} share {shared}: give each category to one list only")
+    for a, b in itertools.combinations(groups, 2):
+        if shared := sorted(set(groups[a]) & set(groups[b])):
+            raise ParameterError(f"{a} and {b} share {shared}: give each category to one list only")
 
 
 def decide(probabilities, rule):

@@ -1,6 +1,6 @@
 """Google's simplified strokes of the drawings (``<category>.ndjson``), found as the bitmaps are.
-beside the bitmaps) holds only whole, checked lines. Drawings: the Quick, Draw! dataset by Google
-Creative Lab, CC BY 4.0 (https://github.com/googlecreativelab/quickdraw-dataset).
+Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
+(https://github.com/googlecreativelab/quickdraw-dataset).
 """
 
 from __future__ import annotations
