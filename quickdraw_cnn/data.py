@@ -110,10 +110,8 @@ def seconds(name, value):
 def load_drawings(
     category, n, offset=0, data_dir=None, cache_dir=None, progress=None, timeout=30, deadline=None
 ):
-    """Drawings ``offset .. offset+n-1`` of ``category``, uint8, shape (n, 784), from ``data_dir``, else
-    ``$QUICKDRAW_DATA_DIR`` (``<category>.npy`` or ``full_numpy_bitmap_<category>.npy``, memory-mapped), else
-    the cache (``cache_folder``), filled from Google's bucket (or ``$QUICKDRAW_BASE_URL``) with only the rows
-    it lacks.
+    """Drawings ``offset .. offset+n-1`` of ``category``, uint8 (n, 784), from ``data_dir``, else
+    ``$QUICKDRAW_DATA_DIR``, else the cache, filled from Google's bucket with only the rows it lacks.
 
     Explained in 01_data_exploration.ipynb
     """
@@ -167,9 +165,8 @@ def find_in_folders(category, folders, suffix=".npy", kind="numpy_bitmap"):
 
 
 def find_category_file(folder, category, parameter="data_dir", suffix=".npy", kind="numpy_bitmap"):
-    """``folder``/``<category>.npy`` or Google's ``full_numpy_bitmap_<category>.npy`` (``suffix`` and
-    ``kind`` for other files), or None; a folder that does not exist is a ParameterError naming
-    ``parameter`` and the path as given.
+    """``folder``/``<category>.npy`` or Google's ``full_numpy_bitmap_<category>.npy``, or None; a folder
+    that does not exist is a ParameterError naming ``parameter``.
 
     Used by load_drawings, load_from_folder and multiclass.
     """

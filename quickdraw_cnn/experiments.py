@@ -41,10 +41,8 @@ def fingerprint(*arrays):
 
 
 def run(function, calls, version="1", **shared):
-    """``[function(**call, **shared) for call in calls]``, each result from the experiment cache when it is
-    there; the missing ones computed side by side, one process per core (the largest first where a call names
-    its ``epochs`` and its ``train`` set in ``shared["data"]``), each with one TensorFlow thread, also when
-    only one is missing, so that a result is the same however it was computed.
+    """``[function(**call, **shared) for call in calls]``, each result from the experiment cache when there;
+    the missing ones computed side by side, one process per core, each with one TensorFlow thread.
 
     Explained in 06_experiments.ipynb
     """

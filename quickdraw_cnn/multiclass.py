@@ -64,8 +64,7 @@ def interleaved(x, y, k):
 
 def stream(classes, n, offset=0, data_dir=None, batch_size=32, shuffle_buffer=4096, seed=0, scaled=True):
     """A ``tf.data`` pipeline of rows ``offset .. offset+n-1`` of each category, read from the .npy
-    files, never all in memory: interleaved, shuffled through ``shuffle_buffer`` drawings (0: none),
-    batched (None: single drawings), prefetched; (images (b, 28, 28, 1) in 0..1, or uint8, labels).
+    files (never all in memory): interleaved, shuffled, batched, prefetched; (images, labels).
 
     Explained in 10_beyond_one_machine.ipynb
     """
@@ -188,8 +187,7 @@ def load_independent(folder, classes, offset, n):
 
 def metrics_json(path, results, epochs, seeds, y, rows, independent=None, **extra):
     """Write 08's multiclass_metrics.json: per configuration (``results``: name -> a result per seed)
-    mean top-1, top-3 (and sample sd) on the test rows (labels ``y``, ``rows``: first and last) and on
-    the independent sample ((((images, labels), classes), first row)); the first one also at the top.
+    mean top-1 and top-3 (and sample sd) on the test rows and on the independent sample.
 
     Used by 08_many_categories.ipynb
     """
@@ -226,10 +224,8 @@ WIDE_VERSION = "1"
 def build_wide(
     classes, widths=(24, 48, 96), batch_norm=True, dense=128, dropout=0.1, augment=True, name="wide"
 ):
-    """The ``wide`` network (defaults: WIDE), the one place its layers are written: in training only, a
-    random shift of up to 10% each way and a left-right mirror; per entry of ``widths`` a 3x3
-    convolution (``same``), a 2x2 max-pool, batch normalisation and ReLU; Dense(``dense``) with batch
-    normalisation, ReLU and dropout; one softmax unit per class (one sigmoid unit for two). Not compiled.
+    """The ``wide`` network (defaults: WIDE), not compiled: augmentation, per entry of ``widths`` a 3x3
+    convolution, a max-pool, batch normalisation and ReLU, then Dense(``dense``), dropout and the output.
 
     Explained in 08_many_categories.ipynb
     """
@@ -309,10 +305,8 @@ def top3_labels(probabilities):
 
 
 def wide_and_score(train, epochs, seed, score=(), change=None, onnx=False, data=None):
-    """A task for quickdraw_cnn.experiments.run (``data`` shared, a dict of (images, labels)): the wide
-    network (WIDE and RECIPE, changed by ``change``) trained for ``epochs`` with ``seed`` on
-    ``data[train]``; for each name in ``score`` the top-3 labels of predict_mirrored (under
-    ``<name>_single``: of one look at each drawing); with ``onnx`` the network as ONNX text.
+    """A task for experiments.run: the wide network (WIDE and RECIPE, changed by ``change``) trained on
+    ``data[train]``, and the top-3 labels of predict_mirrored (and predict) for each name in ``score``.
 
     Used by 08_many_categories.ipynb and tools/search_wide.py (through the experiment cache)
     """

@@ -31,9 +31,8 @@ def check_categories(categories, other_categories, unseen_categories):
 
 
 def decide(probabilities, rule):
-    """The answer for each row of ``probabilities`` (N, 3), in the order of ``rule["categories"]``
-    (the two categories, then "other"): the likelier category, or "not sure" when
-    1 - p(other) is below ``rule["threshold"]``.
+    """The answer for each row of ``probabilities`` (N, 3), in ``rule["categories"]``'s order: the likelier
+    category, or "not sure" when 1 - p(other) is below ``rule["threshold"]``.
 
     Explained in 09_not_sure.ipynb (used by the JupyterLab pad, quickdraw_cnn.sketchpad).
     """

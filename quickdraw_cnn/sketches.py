@@ -213,9 +213,8 @@ HISTOGRAM_BINS = [0, 1, 64, 128, 192, 255, 256]  # grey levels: 0 | 1-63 | 64-12
 
 
 def compare_with_google(pairs):
-    """Render each pair's strokes and compare with Google's bitmap of them: mean absolute grey
-    difference, correlation, ink share, stroke width (ink / stroke length, pixels), empty border,
-    centring and the grey-value histogram, for both. Returns a dict of figures.
+    """Render each pair's strokes and compare with Google's bitmap of them: grey difference, correlation,
+    ink, stroke width, empty border, centring, histogram. Returns a dict of figures.
 
     Used by A1_strokes_and_bitmaps.ipynb (explained there) and tests/test_sketchpad.py
     """

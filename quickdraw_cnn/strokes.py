@@ -23,11 +23,8 @@ LINE_GUESS = 1024  # bytes a line, for the next request's size until lines have 
 def load_strokes(
     category, n, offset=0, strokes_dir=None, cache_dir=None, progress=None, timeout=30, deadline=None
 ):
-    """Drawings ``offset .. offset+n-1`` of ``category`` as Google's simplified strokes: one dict a
-    drawing (``word``, ``countrycode``, ``key_id``, ``drawing``: strokes ``[[x0, x1, ...], [y0, ...]]``
-    in 0..255, ...), from ``strokes_dir``, else ``$QUICKDRAW_STROKES_DIR`` (``<category>.ndjson`` or
-    ``full_simplified_<category>.ndjson``), else the cache, filled from Google's bucket (or
-    ``$QUICKDRAW_STROKES_URL``) as ``data.load_drawings`` does.
+    """Drawings ``offset .. offset+n-1`` of ``category`` as Google's simplified strokes (one dict a
+    drawing), from ``strokes_dir``, ``$QUICKDRAW_STROKES_DIR`` or the cache, as ``data.load_drawings`` does.
 
     Explained in A1_strokes_and_bitmaps.ipynb
     """

@@ -121,9 +121,8 @@ def tf_config(ports, index):
 
 
 def prepare_backup(out, settings, fresh=False):
-    """Check ``out/backup`` against the job's ``settings`` and record them there: a backup of the
-    same job is kept (the workers resume from it); one of other or unknown settings is refused
-    with a WorkerError or, with ``fresh``, deleted, saying so.
+    """Check ``out/backup`` against the job's ``settings`` and record them there: the same job's backup
+    is kept, another's refused (a WorkerError) or, with ``fresh``, deleted.
 
     Used by start.
     """
