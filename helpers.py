@@ -139,9 +139,7 @@ def load_split(artifacts_dir, categories=None):
     with np.load(path) as npz:
         data = {k: npz[k] for k in npz.files}
     data["categories"] = [str(c) for c in data["categories"]]
-    for key in ("n_per_class", "seed", "test_fraction"):
-        if key in data:
-            data[key] = data[key].item()
+    data.update({k: data[k].item() for k in ("n_per_class", "seed", "test_fraction") if k in data})
     if categories is not None and list(categories) != data["categories"]:
         raise MissingArtifactError(
             f"{shown_path(path)} holds {data['categories']}, not {list(categories)}: run "

@@ -384,11 +384,7 @@ def _read(resp, skip, want, ends, progress, label):
     """``want`` bytes of ``resp`` after ``skip`` bytes (fewer if it ends early), timed chunk by chunk
     as they arrive (a trickle is stopped too): a TimeoutError once ``ends`` has passed."""
     quiet = os.environ.get("QUICKDRAW_QUIET") or os.environ.get("CI")
-    show = (
-        progress
-        if progress is not None
-        else not quiet and (sys.stderr.isatty() or "ipykernel" in sys.modules)
-    )
+    show = not quiet and (sys.stderr.isatty() or "ipykernel" in sys.modules) if progress is None else progress
     bar = _progress_bar(want, label) if show and want > 1 << 16 else None
     chunks, got, reported = [], -skip, 0.0  # got < 0: bytes before ``start`` (a server that ignored Range)
     try:

@@ -34,10 +34,9 @@ def category_files(classes, n, offset=0, data_dir=None):
             short.append(f"'{name}' has {rows} rows in {path}")
         found.append((name, Path(path), header, rows))
     if short:
+        asked = f"rows {offset}..{offset + n - 1} were asked for, but {'; '.join(short)}"
         raise DataError(
-            f"rows {offset}..{offset + n - 1} were asked for, but "
-            + "; ".join(short)
-            + ". Ask for fewer rows (or a smaller offset), or point data_dir at fuller files."
+            f"{asked}. Ask for fewer rows (or a smaller offset), or point data_dir at fuller files."
         )
     return found
 
@@ -140,10 +139,9 @@ def most_confused(matrix, classes, top=6):
     Explained in 08_many_categories.ipynb
     """
     k = len(classes)
-    pairs = sorted(
-        ((matrix[i, j] + matrix[j, i], i, j) for i in range(k) for j in range(i + 1, k)), reverse=True
-    )
-    return [(classes[i], classes[j], float(matrix[i, j]), float(matrix[j, i])) for _, i, j in pairs[:top]]
+    pairs = [(matrix[i, j] + matrix[j, i], i, j) for i in range(k) for j in range(i + 1, k)]
+    top_pairs = sorted(pairs, reverse=True)[:top]
+    return [(classes[i], classes[j], float(matrix[i, j]), float(matrix[j, i])) for _, i, j in top_pairs]
 
 
 def plot_confusion(matrix, classes, title):

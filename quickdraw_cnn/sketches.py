@@ -90,11 +90,7 @@ def rdp(points, epsilon):
             continue
         seg, rel = points[b] - points[a], points[a + 1 : b] - points[a]
         norm = np.hypot(*seg)
-        dist = (
-            np.abs(seg[0] * rel[:, 1] - seg[1] * rel[:, 0]) / norm
-            if norm > 0
-            else np.hypot(rel[:, 0], rel[:, 1])
-        )
+        dist = np.abs(seg[0] * rel[:, 1] - seg[1] * rel[:, 0]) / norm if norm > 0 else np.hypot(*rel.T)
         i = int(np.argmax(dist))
         if dist[i] > epsilon:
             keep[a + 1 + i] = True
@@ -202,11 +198,8 @@ def bitmap_stats(bitmap):
     total = max(b.sum(), 1e-9)
     centre = np.array([(b * ys).sum(), (b * xs).sum()]) / total
     border = np.r_[b[0], b[-1], b[:, 0], b[:, -1]]
-    return {
-        "ink": float(b.mean() / 255),
-        "border_empty": bool(border.max() == 0),
-        "centre_offset": float(np.hypot(*(centre - (SIDE - 1) / 2))),
-    }
+    offset = float(np.hypot(*(centre - (SIDE - 1) / 2)))
+    return {"ink": float(b.mean() / 255), "border_empty": bool(border.max() == 0), "centre_offset": offset}
 
 
 HISTOGRAM_BINS = [0, 1, 64, 128, 192, 255, 256]  # grey levels: 0 | 1-63 | 64-127 | 128-191 | 192-254 | 255
@@ -233,15 +226,10 @@ def compare_with_google(pairs):
         ink = np.array([s["ink"] for s in stats])
         width = images.sum(axis=(1, 2)) / 255 / np.maximum(lengths, 1e-9)
         hist = np.histogram(images, HISTOGRAM_BINS)[0] / images.size
-        return {
-            "ink_share": float(ink.mean()),
-            "stroke_width": float(np.median(width)),
-            "border_empty": float(np.mean([s["border_empty"] for s in stats])),
-            "centre_offset": float(np.mean([s["centre_offset"] for s in stats])),
-            "histogram": hist.round(4).tolist(),
-            "_ink": ink,
-            "_width": width,
-        }
+        figures = {"ink_share": float(ink.mean()), "stroke_width": float(np.median(width))}
+        figures["border_empty"] = float(np.mean([s["border_empty"] for s in stats]))
+        figures["centre_offset"] = float(np.mean([s["centre_offset"] for s in stats]))
+        return figures | {"histogram": hist.round(4).tolist(), "_ink": ink, "_width": width}
 
     a, b = side(ours), side(theirs)
     return {

@@ -391,8 +391,7 @@ def run_worker(job_file):
     report = {"index": index, "workers": strategy.num_replicas_in_sync, "route": ROUTE}
     report |= {"probe": probe.tolist(), "tf_keras": tf_keras.__version__, "tensorflow": tf.__version__}
     report |= {"epochs_run": epochs_run, "epoch_seconds": times, "fit_seconds": seconds}
-    report |= {"drawings_per_epoch": drawings}
-    report |= {"drawings_per_second": drawings / (sum(steady) / len(steady))}
+    report |= {"drawings_per_epoch": drawings, "drawings_per_second": drawings / (sum(steady) / len(steady))}
     report["history"] = {key: [float(v) for v in vs] for key, vs in hist.history.items()}
     write_json(out / f"worker-{index}.json", report)
 
