@@ -130,13 +130,8 @@ def copy_pad(out_dir, artifacts_dir, runtime_dir=RUNTIME_DIR):
     for name in RUNTIME_FILES:
         shutil.copyfile(runtime_dir / name, out_dir / "ort" / name)
     package = json.loads((runtime_dir.parent / "package.json").read_text())
-    notice = fill(
-        "ort-notice.template.txt",
-        name=package["name"],
-        version=package["version"],
-        license=package.get("license", "MIT"),
-    )
-    (out_dir / "ort" / "NOTICE.txt").write_text(notice, encoding="utf-8")
+    fields = {k: package[k] for k in ("name", "version")} | {"license": package.get("license", "MIT")}
+    (out_dir / "ort" / "NOTICE.txt").write_text(fill("ort-notice.template.txt", **fields), encoding="utf-8")
     for name in PAD_FILES:
         shutil.copyfile(WEB_DIR / name, out_dir / name)
     models.mkdir()
