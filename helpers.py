@@ -58,8 +58,7 @@ def scale(x):
 
 
 def split(x, y, test_fraction, seed):
-    """Shuffled, stratified train/test split: ``round(test_fraction * N)`` drawings for test
-    (a ParameterError if either part would hold fewer than 2).
+    """Shuffled, stratified train/test split: ``round(test_fraction * N)`` drawings for test.
 
     Explained in 02_preprocessing.ipynb
     """
@@ -102,8 +101,7 @@ def save_json(path, obj):
 
 
 def save_split(path, categories, n_per_class, seed, test_fraction, **parts):
-    """Write the split (``x_train``, ``y_train``, ``x_test``, ``y_test``) and its parameters to
-    ``path`` (.npz), atomically.
+    """Write the split (x_train, y_train, x_test, y_test) and its parameters to ``path`` (.npz), atomically.
 
     Explained in 02_preprocessing.ipynb
     """

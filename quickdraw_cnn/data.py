@@ -44,8 +44,7 @@ SAMPLE_CATEGORIES = _SAMPLE.split()  # the project's offline sample: the first 2
 
 
 def check_categories(names, min_count=1):
-    """``names`` as a list if it holds at least ``min_count`` distinct category names, each exactly
-    as Google spells it (``'apple '`` is not ``'apple'``); else a ParameterError with hints.
+    """``names`` as a list if they are at least ``min_count`` distinct category names; else a ParameterError.
 
     Used by multiclass, workers and the series runner's check of category parameters.
     """
@@ -68,8 +67,7 @@ def check_categories(names, min_count=1):
 
 
 def check_request(category, n, offset):
-    """(category, n, offset) if the name has no '/', '\\', '..' or spaces at its ends, ``n`` is a
-    whole number of at least 1 and ``offset`` of at least 0; else a ParameterError.
+    """(category, n, offset) if the name is safe, n at least 1 and offset at least 0; else a ParameterError.
 
     Used by load_drawings, load_from_folder and strokes.load_strokes.
     """
@@ -95,8 +93,7 @@ def whole_number(name, value, low=0):
 
 
 def seconds(name, value):
-    """``value`` (a number, or an environment variable's text) as seconds if above 0 and at most a
-    day; else a ParameterError naming ``name`` and that range.
+    """``value`` (a number, or an environment variable's text) as seconds, above 0 and at most a day.
 
     Used by load_drawings and strokes.load_strokes (deadline, timeout, QUICKDRAW_DOWNLOAD_DEADLINE).
     """
@@ -128,8 +125,7 @@ def load_drawings(
 def local_file(
     category, n, offset=0, data_dir=None, cache_dir=None, progress=None, timeout=30, deadline=None
 ):
-    """The local .npy file with rows ``offset .. offset+n-1`` of ``category``, found as
-    ``load_drawings`` does (the cache is filled first if it lacks them).
+    """The local .npy file with rows ``offset .. offset+n-1`` of ``category``, found as load_drawings does.
 
     Used by load_drawings and multiclass.category_files.
     """
@@ -152,8 +148,7 @@ def cache_folder(cache_dir=None):
 
 
 def find_in_folders(category, folders, suffix=".npy", kind="numpy_bitmap"):
-    """(``category``'s file in the first of ``folders`` ({parameter: folder}) that has one, or None;
-    the folders searched, as messages show them).
+    """(``category``'s file in the first of ``folders`` that has one, or None; the folders searched).
 
     Used by load_drawings and strokes.load_strokes.
     """
@@ -293,8 +288,7 @@ def _remote_header(url, ends, label, offline, timeout):
 
 
 def base_url(variable, default):
-    """``$variable`` (else ``default``) without a trailing '/', if http or https; else a
-    ParameterError naming the variable.
+    """``$variable`` (else ``default``) without a trailing '/', if http or https; else a ParameterError.
 
     Used by load_drawings and strokes.load_strokes.
     """

@@ -18,8 +18,7 @@ from quickdraw_cnn.files import REPO_DIR, write_json
 
 
 def experiment_cache_dir():
-    """The folder where ``run`` keeps results, shared by every run so that a rerun at the same parameters
-    computes nothing: ``$QUICKDRAW_EXPERIMENT_CACHE``, else ``cache/experiments`` in the repository.
+    """The folder where ``run`` keeps results: ``$QUICKDRAW_EXPERIMENT_CACHE``, else ``cache/experiments``.
 
     Explained in 06_experiments.ipynb
     """

@@ -28,8 +28,7 @@ class ExportError(QuickDrawError, ValueError):
 
 
 def inference_network(model):
-    """The network as it runs at inference: the model without its augmentation layers (the same
-    layers and weights otherwise), or the model itself when it has none.
+    """The model without its augmentation layers (which do nothing at inference), or the model itself.
 
     Used by onnx_bytes.
     """
@@ -47,8 +46,7 @@ def inference_network(model):
 
 
 def onnx_bytes(model):
-    """A trained Keras model with (None, 28, 28, 1) input as the bytes of an ONNX file whose input
-    is named ``image``.
+    """A trained Keras model with (None, 28, 28, 1) input as the bytes of an ONNX file (input ``image``).
 
     Used by save_for_page.
     """
@@ -94,8 +92,7 @@ def _output_units(data):
 
 
 def save_for_page(artifacts_dir, name, model, categories, made_by=None, reject=None):
-    """Save a trained network for the pad of the web pages: ``<artifacts_dir>/model_<name>.onnx`` and its
-    description ``model_<name>.onnx.json``, each written atomically (never half a file).
+    """Save a trained network for the web pages' pad: ``model_<name>.onnx`` and ``model_<name>.onnx.json``.
 
     Explained in 04_training.ipynb (used by 08 too, for the pages of tools/build_html.py).
     """

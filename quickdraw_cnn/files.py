@@ -36,8 +36,7 @@ _WHY = {
 
 
 def shown_path(path):
-    """``path`` relative to the repository when inside it, else its folder's name and its own
-    (``numpy_bitmap/apple.npy``): how messages show a path.
+    """``path`` relative to the repository, else its folder's name and its own: how messages show a path.
 
     Used by the data errors, explained in 01_data_exploration.ipynb
     """

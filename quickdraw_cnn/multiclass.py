@@ -15,8 +15,7 @@ from quickdraw_cnn.errors import DataError, ParameterError
 
 
 def category_files(classes, n, offset=0, data_dir=None):
-    """Per category, the local .npy file holding rows ``offset .. offset+n-1``, its header bytes and
-    rows; all categories are checked before anything is read, the short ones named in one DataError.
+    """Per category, (name, local .npy file, header bytes, rows); the short ones named in one DataError.
 
     Used by load_many, stream and quickdraw_cnn.workers.
     """
@@ -42,8 +41,7 @@ def category_files(classes, n, offset=0, data_dir=None):
 
 
 def load_many(classes, n, offset=0, data_dir=None):
-    """In memory: rows ``offset .. offset+n-1`` of each category, ``x`` (k n, 784) uint8 category
-    after category, ``y`` the position of each drawing's category in ``classes`` (0 .. k-1).
+    """In memory: rows ``offset .. offset+n-1`` of each category, ``x`` (k n, 784) uint8 and labels ``y``.
 
     Explained in 08_many_categories.ipynb
     """
@@ -115,8 +113,7 @@ def top_k_accuracy(probabilities, y, k=1):
 
 
 def top_share(result, y, k, field="test"):
-    """Top-``k`` accuracy of a stored result: the share of rows whose label ``y`` is among the first
-    ``k`` of its top-3 predictions ``result[field]``.
+    """Top-``k`` accuracy of a stored result's top-3 predictions ``result[field]`` for labels ``y``.
 
     Explained in 08_many_categories.ipynb
     """

@@ -45,8 +45,7 @@ def occlusion_map(log_odds, image, size):
 
 
 def occlusion_per_pixel(heat, size):
-    """The occlusion map spread back onto the 28x28 pixels: each pixel gets the mean change of the
-    patches that covered it.
+    """The occlusion map spread back onto the 28x28 pixels: the mean change of the patches over each.
 
     Explained in 07_what_the_network_sees.ipynb
     """

@@ -23,8 +23,7 @@ BOUNDS = [
 
 @dataclass(frozen=True)
 class Declared:
-    """A parameter as its notebook declares it: the default literal, the comment and the bounds
-    read from the comment's end (None where there is none).
+    """A parameter as its notebook declares it: default literal, comment and bounds (None where none).
 
     Used by declared and check.
     """

@@ -18,8 +18,7 @@ MADE_BY = "09_not_sure.ipynb"
 
 
 def check_categories(categories, other_categories, unseen_categories):
-    """Stop unless the categories that train "other", those held out to measure it, and the two
-    the network tells apart are three sets with no category in two of them.
+    """Stop unless the two categories, "other"'s training ones and the unseen ones share no category.
 
     Used by 09_not_sure.ipynb.
     """
@@ -43,8 +42,7 @@ def decide(probabilities, rule):
 
 
 def calibrated(model, temperature):
-    """The network with three logits as outputs turned into p = softmax(z / T): the same layers
-    (and weights), then z / T and a softmax. This is what the pads run.
+    """The three-logit network turned into p = softmax(z / T): the same layers, then z / T and a softmax.
 
     Explained in 09_not_sure.ipynb
     """
@@ -91,8 +89,7 @@ def load(artifacts_dir):
 
 
 def save_metrics(artifacts_dir, figures):
-    """Put ``figures`` into the run's metrics.json (the file 05 writes) under ``not_sure``,
-    replacing what an earlier run of 09 put there and keeping everything else.
+    """Put ``figures`` under ``not_sure`` in the run's metrics.json, keeping everything else there.
 
     Explained in 09_not_sure.ipynb
     """

@@ -21,8 +21,7 @@ MAX_COORDINATE = 1e6  # larger coordinates are refused (a pointer never sends th
 
 
 def align_and_scale(strokes):
-    """The first step of Google's simplification: the drawing moved to the top-left corner and
-    scaled so that its longer side spans 0..255 (float coordinates).
+    """The drawing moved to the top-left corner and scaled so its longer side spans 0..255, as Google did.
 
     Used by simplify_strokes and A1_strokes_and_bitmaps.ipynb (a sketch's centre line).
     """
@@ -33,8 +32,7 @@ def align_and_scale(strokes):
 
 
 def check_strokes(strokes):
-    """The strokes as a list of float arrays of shape (n, 2), or a DataError that says in words
-    what is wrong with them.
+    """The strokes as a list of float arrays (n, 2), or a DataError that says in words what is wrong.
 
     Used by simplify_strokes and the sketch pad.
     """
@@ -166,8 +164,7 @@ def _paint_segment(mask, centre, ax, ay, bx, by, r):
 
 
 def strokes_to_bitmap(strokes):
-    """A drawing's strokes (Quick, Draw! format, any coordinates, y downwards) as the 28x28 uint8
-    bitmap Google would have made of it: simplified, then rendered.
+    """A drawing's strokes as the 28x28 uint8 bitmap Google would have made of it: simplified, then rendered.
 
     Explained in 07_what_the_network_sees.ipynb
     """
@@ -178,8 +175,7 @@ def strokes_to_bitmap(strokes):
 
 
 def stroke_length(simplified, side=SIDE):
-    """Total length of simplified strokes, in pixels of the (side x side) bitmap: with the ink, it
-    gives the stroke width (ink / length) that compare_with_google reports.
+    """Total length of simplified strokes, in pixels of the (side x side) bitmap (for the stroke width).
 
     Used by compare_with_google and A1_strokes_and_bitmaps.ipynb
     """
@@ -188,8 +184,7 @@ def stroke_length(simplified, side=SIDE):
 
 
 def bitmap_stats(bitmap):
-    """Figures of one 28x28 bitmap: ink share (mean grey / 255), whether the 1-pixel border is
-    empty, and the offset of its ink's centre of mass from the centre (pixels).
+    """One 28x28 bitmap's ink share, whether its border is empty, and its ink's offset from the centre.
 
     Used by compare_with_google.
     """
@@ -249,8 +244,7 @@ def compare_with_google(pairs):
 
 
 def append_drawings(folder, category, bitmaps):
-    """Append bitmaps to ``<folder>/<category>.npy`` in Google's format (uint8, (N, 784)), atomically: the
-    file is rewritten under a temporary name and renamed, so it is never left half-written.
+    """Append uint8 bitmaps to ``<folder>/<category>.npy`` in Google's format (N, 784), atomically.
 
     Used by the sketch pad's label buttons (SketchPad).
     """

@@ -44,8 +44,7 @@ def load_models(artifacts_dir, categories):
 
 
 def careful_network(artifacts_dir, categories):
-    """The network with a reject option that 09 saved in ``artifacts_dir`` and its rule, or None
-    (also when it tells other categories apart than the pad's).
+    """The reject-option network that 09 saved and its rule, or None (also for other categories).
 
     Used by SketchPad.
     """

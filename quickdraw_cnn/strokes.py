@@ -42,8 +42,7 @@ def load_strokes(
 
 
 def load_pairs(categories, n, data_dir=None, strokes_dir=None, **kwargs):
-    """``{category: [(strokes, bitmap), ...]}`` for the first ``n`` drawings of each category: the
-    simplified strokes beside the 28x28 uint8 bitmap Google made of them (row i is line i).
+    """``{category: [(strokes, bitmap), ...]}`` for the first ``n`` drawings of each category.
 
     Explained in A1_strokes_and_bitmaps.ipynb
     """

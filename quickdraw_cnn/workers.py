@@ -50,8 +50,7 @@ JOB = dict(workers=2, offset=0, data_dir=None, batch_size=32, config="origin", s
 
 
 def job_settings(classes, n, epochs, **options):
-    """The settings that define a job (JOB's, changed by ``options``; what its backup must match), checked
-    before anything starts.
+    """The settings that define a job (JOB's, changed by ``options``), checked before anything starts.
 
     Used by start.
     """
