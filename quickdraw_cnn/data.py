@@ -375,8 +375,7 @@ def _check_content_range(url, header, start, stop, size, allow_short):
 
 
 def _read(resp, skip, want, ends, progress, label):
-    """``want`` bytes of ``resp`` after ``skip`` bytes (fewer if it ends early), timed chunk by chunk
-    as they arrive (a trickle is stopped too): a TimeoutError once ``ends`` has passed."""
+    """``want`` bytes of ``resp`` after ``skip``, read chunk by chunk: a TimeoutError once ``ends`` passed."""
     quiet = os.environ.get("QUICKDRAW_QUIET") or os.environ.get("CI")
     show = not quiet and (sys.stderr.isatty() or "ipykernel" in sys.modules) if progress is None else progress
     bar = _progress_bar(want, label) if show and want > 1 << 16 else None

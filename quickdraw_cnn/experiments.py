@@ -103,9 +103,7 @@ def _shown(call):
 
 
 def _read(path, key):
-    """The result stored at ``path`` for ``key``, or None when there is none; an entry that is
-    unreadable, holds another key or a result that does not match its checksum is named in one
-    line on stderr (and computed again by the caller)."""
+    """The result stored at ``path`` for ``key``, or None (a bad entry is named on stderr, computed again)."""
     if not path.exists():
         return None
     try:
@@ -152,9 +150,7 @@ def _as_json(value):
 
 
 def _largest_first(indices, calls, shared):
-    """``indices`` ordered by a rough size of each call, epochs x training drawings, largest
-    first, so that the last to finish are small ones (fewer idle cores at the end); calls of no
-    known size keep their order, after the others."""
+    """``indices`` ordered by a rough size of each call (epochs x training drawings), largest first."""
 
     def size(i):
         settings = {**shared, **calls[i]}
@@ -193,8 +189,7 @@ def _worker_call(blob, call):
 
 
 def _side_by_side(function, jobs, shared, keep, threads=1):
-    """``function(**call, **shared)`` for each ``(i, call)`` of ``jobs``, started in that order in
-    fresh processes (spawn: safe after TensorFlow was imported, in Jupyter and papermill), one per
+    """``function(**call, **shared)`` for each ``(i, call)`` of ``jobs`` in spawned processes, one per
     core, ``threads`` TensorFlow threads each; ``keep(i, result)`` as each finishes."""
     import cloudpickle
 

@@ -100,9 +100,8 @@ def _cached_lines(path):
 
 
 def _download_lines(path, category, have, need, progress, timeout, deadline, searched):
-    """The first ``need`` lines of the remote file (or all it has), cached: ``have`` (whole lines)
-    and the bytes after it, a chunk at a time sized from the lines seen so far, until ``need``
-    line ends have arrived or the file ends (an empty answer), all under one deadline."""
+    """The first ``need`` lines of the remote file (or all it has), cached: ``have`` and the bytes after
+    it, a chunk at a time sized from the lines seen so far, all under one deadline."""
     url = f"{data.base_url('QUICKDRAW_STROKES_URL', BASE_URL)}/{urllib.parse.quote(category, safe='')}.ndjson"
     ends = time.monotonic() + data.download_deadline(need * LINE_GUESS, deadline)
     where = f" (looked in: {', '.join(searched)})" if searched else ""

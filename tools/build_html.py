@@ -91,8 +91,7 @@ def unlink_missing(page, out_dir):
 
 
 def install_runtime():
-    """onnxruntime-web in web/node_modules, installed by ``npm ci`` (the versions of
-    web/package-lock.json) when a file the pages need is missing. Returns the folder of its files."""
+    """onnxruntime-web's folder in web/node_modules, installed by ``npm ci`` when a file is missing."""
     if all((RUNTIME_DIR / name).is_file() for name in RUNTIME_FILES):
         return RUNTIME_DIR
     npm = shutil.which("npm")
