@@ -8,7 +8,6 @@ import json
 import re
 import shutil
 import string
-import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -88,19 +87,6 @@ def unlink_missing(page, out_dir):
 
     page = re.sub(r'<a([^>]*?)\shref="([^"]*)"([^>]*)>', check, page)
     return page, dropped
-
-
-def install_runtime():
-    """onnxruntime-web's folder in web/node_modules, installed by ``npm ci`` when a file is missing."""
-    if all((RUNTIME_DIR / name).is_file() for name in RUNTIME_FILES):
-        return RUNTIME_DIR
-    npm = shutil.which("npm")
-    if npm is None:
-        raise SystemExit(
-            "the pad needs onnxruntime-web from npm: install Node.js 20+ with npm, then make html"
-        )
-    subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=WEB_DIR, check=True)
-    return RUNTIME_DIR
 
 
 def default_artifacts(source):
