@@ -543,9 +543,8 @@ def save_metrics(artifacts_dir, split, models, independent=None, **more):
     for path in sorted(artifact(artifacts_dir, ".").glob("metrics_*.json")):
         m = load_json(path)
         if m.get("split") != split["fingerprint"]:
-            lines.append(
-                f"{path.name}: stale, from another split (run 04 and 05 again, model = {m['model']!r})"
-            )
+            stale = f"{path.name}: stale, from another split (run 04 and 05 again, model = {m['model']!r})"
+            lines.append(stale)
             continue
         ind, test = m.get("independent", {}).get("accuracy"), m["test"]
         lines.append(
