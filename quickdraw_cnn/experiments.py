@@ -53,10 +53,8 @@ def run(function, calls, version="1", **shared):
             'define the function with def and pass version="1" (a string)'
         )
     for call in calls:
-        if set(call) & set(shared):
-            raise ParameterError(
-                f"{sorted(set(call) & set(shared))} given both in a call and shared: give each once"
-            )
+        if both := sorted(set(call) & set(shared)):
+            raise ParameterError(f"{both} given both in a call and shared: give each once")
     plain_shared = _plain(shared)  # fingerprinted once, not once per call
     keys = [{"function": name, "version": version, "call": _plain(c), "shared": plain_shared} for c in calls]
     folder = experiment_cache_dir()

@@ -54,10 +54,8 @@ def job_settings(classes, n, epochs, **options):
 
     Used by start.
     """
-    if set(options) - set(JOB):
-        raise ParameterError(
-            f"unknown settings {sorted(set(options) - set(JOB))}: the settings are {list(JOB)}"
-        )
+    if unknown := sorted(set(options) - set(JOB)):
+        raise ParameterError(f"unknown settings {unknown}: the settings are {list(JOB)}")
     s = {**JOB, **options, "classes": check_categories(classes, min_count=2), "n": n, "epochs": epochs}
     for name, low in (("workers", 1), ("n", 1), ("epochs", 1), ("offset", 0), ("seed", 0), ("batch_size", 1)):
         s[name] = whole_number(name, s[name], low)
