@@ -1,11 +1,6 @@
 """Shared helpers for the quickdraw-cnn notebook series.
 
-Grouped by concern: dataset (labels and splits), artifacts (what one chapter hands to the next),
-shape math, model, training, plotting and evaluation. Everything else is in the package
-``quickdraw_cnn`` (the data client, sketches, the sketch pad, many categories, the experiment
-cache, the series runner); import a name from the module that defines it.
-Each public helper's docstring ends with the chapter that explains it.
-
+Dataset, artifacts, shape math, model, training, plotting, evaluation; the rest is in ``quickdraw_cnn``.
 Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
 (https://github.com/googlecreativelab/quickdraw-dataset).
 """
@@ -63,8 +58,7 @@ def scale(x):
 
 
 def split(x, y, test_fraction, seed):
-    """Shuffled, stratified train/test split: ``round(test_fraction * N)`` drawings for test
-    (a ParameterError if either part would hold fewer than 2).
+    """Shuffled, stratified train/test split: ``round(test_fraction * N)`` drawings for test.
 
     Explained in 02_preprocessing.ipynb
     """
@@ -107,9 +101,7 @@ def save_json(path, obj):
 
 
 def save_split(path, categories, n_per_class, seed, test_fraction, **parts):
-    """Write the split (``x_train``, ``y_train``, ``x_test``, ``y_test``) and the parameters that
-    made it to ``path`` (.npz), atomically: a full disk leaves the old split or none, never half
-    of one. ``load_split`` reads it back.
+    """Write the split (x_train, y_train, x_test, y_test) and its parameters to ``path`` (.npz), atomically.
 
     Explained in 02_preprocessing.ipynb
     """
@@ -137,8 +129,7 @@ def load_json(path):
 
 
 def load_split(artifacts_dir, categories=None):
-    """The split 02 saved: x_train, y_train, x_test, y_test, categories, n_per_class, seed,
-    test_fraction, and its ``fingerprint``.
+    """The split 02 saved (x_train, y_train, x_test, y_test, its parameters) and its ``fingerprint``.
 
     Explained in 03_cnn_architecture.ipynb
     """
@@ -146,9 +137,7 @@ def load_split(artifacts_dir, categories=None):
     with np.load(path) as npz:
         data = {k: npz[k] for k in npz.files}
     data["categories"] = [str(c) for c in data["categories"]]
-    for key in ("n_per_class", "seed", "test_fraction"):
-        if key in data:
-            data[key] = data[key].item()
+    data.update({k: data[k].item() for k in ("n_per_class", "seed", "test_fraction") if k in data})
     if categories is not None and list(categories) != data["categories"]:
         raise MissingArtifactError(
             f"{shown_path(path)} holds {data['categories']}, not {list(categories)}: run "
@@ -230,21 +219,11 @@ def keras_shape_table(model):
 
 # ---------------------------------------------------------------- model ----
 
-ORIGIN_LAYERS = [
-    ("conv", 14, 3),
-    ("pool", 2),
-    ("conv", 14, 3),
-    ("pool", 2),
-    ("flatten",),
-    ("dense", 64),
-    ("dense", 1),
-]
+ORIGIN_LAYERS = [("conv", 14, 3), ("pool", 2)] * 2 + [("flatten",), ("dense", 64), ("dense", 1)]
 
 
 def set_seed(seed):
-    """Seed Python, NumPy and TensorFlow in one call (``keras.utils.set_random_seed``) and make
-    TensorFlow's ops deterministic (``tf.config.experimental.enable_op_determinism``), so that a
-    rerun gives the same numbers on a GPU too. Determinism stays on for the rest of the process.
+    """Seed Python, NumPy and TensorFlow and make TensorFlow's ops deterministic (for the process).
 
     Explained in 04_training.ipynb
     """
@@ -273,15 +252,9 @@ def build_cnn(
     classes=2,
     keras=None,
 ):
-    """A compiled small CNN: per entry of ``filters`` a 3x3 convolution and a 2x2 max-pool, then
-    Dense(``dense``) and the output, with optional augmentation layers (active in training
-    only); adam. ``global_pool=True``: global average pooling straight into the output instead
-    of Flatten -> Dense(``dense``). The defaults are the origin's network exactly.
-    ``classes=2``: one sigmoid unit and binary cross-entropy, as the origin; more: one softmax
-    unit per class and sparse categorical cross-entropy (labels 0 .. classes-1), as in
-    08_many_categories.ipynb.
-    ``keras``: the Keras module to build with, Keras 3 when None; the multi-worker route passes
-    ``tf_keras`` (quickdraw_cnn.workers), which has the same layers and weights in the same order.
+    """A compiled small CNN (adam): per entry of ``filters`` a 3x3 convolution and a 2x2 max-pool.
+
+    The defaults are the origin's network; ``classes`` > 2: softmax; ``keras``: Keras 3 or tf_keras.
 
     Explained in 06_experiments.ipynb
     """
@@ -306,9 +279,7 @@ def build_cnn(
         stack += [layers.GlobalAveragePooling2D()]
     else:
         stack += [layers.Flatten(), layers.Dense(dense, activation="relu")]
-    stack += [
-        layers.Dense(1, activation="sigmoid") if binary else layers.Dense(classes, activation="softmax")
-    ]
+    stack += [layers.Dense(1 if binary else classes, activation="sigmoid" if binary else "softmax")]
     model = keras.Sequential(stack, name=name)
     model.compile(
         optimizer="adam",
@@ -351,8 +322,7 @@ def validation_slice(x, y, fraction, seed):
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """A Keras callback that times every epoch: ``seconds`` (one value an epoch) and ``total``
-    (from the first epoch's start to the last one's end).
+    """A Keras callback that times every epoch: ``seconds`` (one value an epoch) and ``total``.
 
     Explained in 04_training.ipynb
     """
@@ -372,8 +342,7 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 def history_record(fit, timer, name, n_fit, n_validation, batch_size, seed):
-    """What 04 saves as ``history_<name>.json``: Keras' per-epoch metrics (``fit.history``) as
-    plain floats, the epoch times of an EpochTimer and the settings of the run.
+    """What 04 saves as ``history_<name>.json``: per-epoch metrics, epoch times and settings.
 
     Explained in 04_training.ipynb
     """
@@ -389,11 +358,7 @@ def train(
     config, x_train, y_train, epochs, batch_size=32, validation_fraction=0.0, seed=0, verbose=2, classes=2
 ):
     """Seed, build and fit a configuration (a name in CONFIGS, such a dict, or a function of the
-    number of classes that returns a compiled model, as multiclass.train_wide passes) on uint8 images;
-    ``classes`` as in build_cnn (labels 0 .. classes-1 when more than 2). The same steps as
-    04_training.ipynb writes out: set_seed, validation_slice, build, ``fit`` with an EpochTimer.
-
-    Returns (model, history): Keras' per-epoch metrics plus ``epoch_seconds``, ``fit_seconds``.
+    number of classes that returns a compiled model) on uint8 images; returns (model, history).
     Explained in 04_training.ipynb
     """
     set_seed(seed)
@@ -428,12 +393,8 @@ def train_and_score(
     top3=False,
     onnx=False,
 ):
-    """Train ``config`` (a name in CONFIGS or a dict of build_cnn arguments) for ``epochs`` with
-    ``seed`` on ``data[train]`` (``data``: {name: (images, labels)}), limited to labels below
-    ``classes``; score it on each name in ``score``: accuracy for 2 classes, the top-3 labels per
-    drawing for more (also for 2 with ``top3``). Also the fit seconds, loss per epoch, epochs run
-    and number of weights; with ``onnx`` the network as ONNX text. ``validation``: as train's
-    validation_fraction. A task for experiments.run: ``run(train_and_score, calls, data=data)``.
+    """Train ``config`` on ``data[train]`` and score it on each name in ``score``: accuracy, or
+    the top-3 labels for more than 2 classes (or ``top3``). A task for experiments.run.
 
     Explained in 06_experiments.ipynb
     """
@@ -541,9 +502,7 @@ def accuracy_astype_int(p, y):
 
 
 def logits(model, inputs):
-    """The log-odds z that the model's last layer turns into p = sigmoid(z), for inputs as the
-    model takes them (scaled or not): the last Dense layer's weights applied to what the layer
-    before it outputs.
+    """The log-odds z that the model's last layer turns into p = sigmoid(z), for inputs as the model takes.
 
     Explained in 05_evaluation.ipynb
     """
@@ -553,8 +512,7 @@ def logits(model, inputs):
 
 
 def model_metrics(name, model, split):
-    """A trained model's test and training figures as metrics_<name>.json records them, with the
-    split's fingerprint, so that a table can tell a result of another split.
+    """A trained model's test and training figures as metrics_<name>.json records them.
 
     Explained in 05_evaluation.ipynb
     """
@@ -570,10 +528,8 @@ def model_metrics(name, model, split):
 
 
 def save_metrics(artifacts_dir, split, models, independent=None, **more):
-    """Write ``metrics_<name>.json`` for each of ``models`` ({name: model}: model_metrics, plus
-    ``independent[name]`` when given) and ``metrics.json`` (the first model's figures at the top
-    level, every model under ``configurations``, and ``more``); return, as text, a table of every
-    ``metrics_<name>.json`` in the folder, naming those made from another split than ``split``.
+    """Write ``metrics_<name>.json`` for each of ``models`` and ``metrics.json``; return a table of
+    every ``metrics_<name>.json`` in the folder as text, naming those of another split.
 
     Explained in 05_evaluation.ipynb
     """
@@ -587,12 +543,10 @@ def save_metrics(artifacts_dir, split, models, independent=None, **more):
     for path in sorted(artifact(artifacts_dir, ".").glob("metrics_*.json")):
         m = load_json(path)
         if m.get("split") != split["fingerprint"]:
-            lines.append(
-                f"{path.name}: stale, from another split (run 04 and 05 again, model = {m['model']!r})"
-            )
+            stale = f"{path.name}: stale, from another split (run 04 and 05 again, model = {m['model']!r})"
+            lines.append(stale)
             continue
-        ind = m.get("independent", {}).get("accuracy")
-        test = m["test"]
+        ind, test = m.get("independent", {}).get("accuracy"), m["test"]
         lines.append(
             f"{m['model']:<10} {test['accuracy']:>9.2%} {test['accuracy_astype_int']:>12.2%} "
             f"{test['auc']:>7.4f} {'-' if ind is None else f'{ind:.2%}':>12}"
@@ -601,8 +555,7 @@ def save_metrics(artifacts_dir, split, models, independent=None, **more):
 
 
 def load_model(artifacts_dir, name, split=None):
-    """The model 04 trained and saved as ``model_<name>.keras``; with ``split`` (from
-    load_split), stop unless the model was trained on that split.
+    """The model 04 saved as ``model_<name>.keras``; with ``split``, stop unless trained on it.
 
     Explained in 05_evaluation.ipynb
     """
@@ -619,9 +572,7 @@ def load_model(artifacts_dir, name, split=None):
 
 
 def check_independent(sample, **used):
-    """Refuse an independent ``sample`` (images or flat rows) that holds a drawing of any of the
-    ``used`` sets (name=images, e.g. training=x_train, test=x_test), compared row by row on
-    their pixels: the first shared rows are named. Returns ``sample`` unchanged.
+    """Refuse an independent ``sample`` that holds a drawing of any of the ``used`` sets (name=images).
 
     Used by the chapters that measure on an independent sample (05, 08).
     """

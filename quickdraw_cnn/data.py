@@ -1,9 +1,4 @@
 """The Quick, Draw! bitmaps: the 345 categories, and drawings from a folder, the cache or Google's bucket.
-
-Behind ``load_drawings``: ``download`` (HTTP Range requests under one deadline, also used for the
-strokes) of only the .npy header and the rows not cached yet; a cache that is a valid .npy file
-and grows; format checks; atomic writes; a progress bar, and how far a download is in the file
-named by ``$QUICKDRAW_PROGRESS_FILE`` (``PROGRESS_FILE_ENV``), which the runner's status line shows.
 Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
 (https://github.com/googlecreativelab/quickdraw-dataset).
 """
@@ -49,8 +44,7 @@ SAMPLE_CATEGORIES = _SAMPLE.split()  # the project's offline sample: the first 2
 
 
 def check_categories(names, min_count=1):
-    """``names`` as a list if it holds at least ``min_count`` distinct category names, each exactly
-    as Google spells it (``'apple '`` is not ``'apple'``); else a ParameterError with hints.
+    """``names`` as a list if they are at least ``min_count`` distinct category names; else a ParameterError.
 
     Used by multiclass, workers and the series runner's check of category parameters.
     """
@@ -73,8 +67,7 @@ def check_categories(names, min_count=1):
 
 
 def check_request(category, n, offset):
-    """(category, n, offset) if the name has no '/', '\\', '..' or spaces at its ends, ``n`` is a
-    whole number of at least 1 and ``offset`` of at least 0; else a ParameterError.
+    """(category, n, offset) if the name is safe, n at least 1 and offset at least 0; else a ParameterError.
 
     Used by load_drawings, load_from_folder and strokes.load_strokes.
     """
@@ -100,8 +93,7 @@ def whole_number(name, value, low=0):
 
 
 def seconds(name, value):
-    """``value`` (a number, or an environment variable's text) as seconds if above 0 and at most a
-    day; else a ParameterError naming ``name`` and that range.
+    """``value`` (a number, or an environment variable's text) as seconds, above 0 and at most a day.
 
     Used by load_drawings and strokes.load_strokes (deadline, timeout, QUICKDRAW_DOWNLOAD_DEADLINE).
     """
@@ -115,11 +107,8 @@ def seconds(name, value):
 def load_drawings(
     category, n, offset=0, data_dir=None, cache_dir=None, progress=None, timeout=30, deadline=None
 ):
-    """Drawings ``offset .. offset+n-1`` of ``category``, uint8, shape (n, 784), from ``data_dir``,
-    else ``$QUICKDRAW_DATA_DIR`` (``<category>.npy`` or ``full_numpy_bitmap_<category>.npy``, memory-
-    mapped), else the cache (``cache_folder``), filled from Google's bucket (or ``$QUICKDRAW_BASE_URL``)
-    with only the rows it lacks. ``timeout``: seconds a read may wait; ``deadline``: seconds the
-    whole download may take (``download_deadline``).
+    """Drawings ``offset .. offset+n-1`` of ``category``, uint8 (n, 784), from ``data_dir``, else
+    ``$QUICKDRAW_DATA_DIR``, else the cache, filled from Google's bucket with only the rows it lacks.
 
     Explained in 01_data_exploration.ipynb
     """
@@ -136,8 +125,7 @@ def load_drawings(
 def local_file(
     category, n, offset=0, data_dir=None, cache_dir=None, progress=None, timeout=30, deadline=None
 ):
-    """The local .npy file with rows ``offset .. offset+n-1`` of ``category``, found as
-    ``load_drawings`` does (the cache is filled first if it lacks them).
+    """The local .npy file with rows ``offset .. offset+n-1`` of ``category``, found as load_drawings does.
 
     Used by load_drawings and multiclass.category_files.
     """
@@ -160,8 +148,7 @@ def cache_folder(cache_dir=None):
 
 
 def find_in_folders(category, folders, suffix=".npy", kind="numpy_bitmap"):
-    """(``category``'s file in the first of ``folders`` ({parameter: folder}) that has one, or None;
-    the folders searched, as messages show them).
+    """(``category``'s file in the first of ``folders`` that has one, or None; the folders searched).
 
     Used by load_drawings and strokes.load_strokes.
     """
@@ -173,9 +160,8 @@ def find_in_folders(category, folders, suffix=".npy", kind="numpy_bitmap"):
 
 
 def find_category_file(folder, category, parameter="data_dir", suffix=".npy", kind="numpy_bitmap"):
-    """``folder``/``<category>.npy`` or Google's ``full_numpy_bitmap_<category>.npy`` (``suffix`` and
-    ``kind`` for other files), or None; a folder that does not exist is a ParameterError naming
-    ``parameter`` and the path as given.
+    """``folder``/``<category>.npy`` or Google's ``full_numpy_bitmap_<category>.npy``, or None; a folder
+    that does not exist is a ParameterError naming ``parameter``.
 
     Used by load_drawings, load_from_folder and multiclass.
     """
@@ -190,8 +176,7 @@ def find_category_file(folder, category, parameter="data_dir", suffix=".npy", ki
 
 
 def load_from_folder(folder, category, offset=0, n=None, parameter="eval_data_dir"):
-    """Drawings ``offset ..`` of ``category`` in a folder of .npy files: all the rest, or at most
-    ``n``. ``parameter``: the notebook parameter that named ``folder``, named in the messages.
+    """Drawings ``offset ..`` of ``category`` in a folder of .npy files: all the rest, or at most ``n``.
 
     Explained in 05_evaluation.ipynb
     """
@@ -303,8 +288,7 @@ def _remote_header(url, ends, label, offline, timeout):
 
 
 def base_url(variable, default):
-    """``$variable`` (else ``default``) without a trailing '/', if http or https; else a
-    ParameterError naming the variable.
+    """``$variable`` (else ``default``) without a trailing '/', if http or https; else a ParameterError.
 
     Used by load_drawings and strokes.load_strokes.
     """
@@ -330,11 +314,8 @@ def download_deadline(n_bytes, deadline=None):
 
 
 def download(url, start, stop, ends, label, offline, timeout=30, progress=None, size=None, allow_short=False):
-    """Bytes ``start .. stop-1`` of ``url`` (http or https), whether or not the server honours
-    Range, all by ``ends`` (a ``time.monotonic()`` time: one deadline for every request of a
-    download). A 206 must say (``Content-Range``) that it holds those bytes, of a file of ``size``
-    bytes when known. ``allow_short``: the file may end before ``stop`` (b"" if before ``start``).
-    A failure is a DownloadError naming ``label`` (the category) and what to do, ``offline`` included.
+    """Bytes ``start .. stop-1`` of ``url`` (http or https), whether or not the server honours Range, all by
+    ``ends`` (a ``time.monotonic()`` time: one deadline for every request of a download).
 
     Used by load_drawings and strokes.load_strokes.
     """
@@ -394,14 +375,9 @@ def _check_content_range(url, header, start, stop, size, allow_short):
 
 
 def _read(resp, skip, want, ends, progress, label):
-    """``want`` bytes of ``resp`` after ``skip`` bytes (fewer if it ends early), timed chunk by chunk
-    as they arrive (a trickle is stopped too): a TimeoutError once ``ends`` has passed."""
+    """``want`` bytes of ``resp`` after ``skip``, read chunk by chunk: a TimeoutError once ``ends`` passed."""
     quiet = os.environ.get("QUICKDRAW_QUIET") or os.environ.get("CI")
-    show = (
-        progress
-        if progress is not None
-        else not quiet and (sys.stderr.isatty() or "ipykernel" in sys.modules)
-    )
+    show = not quiet and (sys.stderr.isatty() or "ipykernel" in sys.modules) if progress is None else progress
     bar = _progress_bar(want, label) if show and want > 1 << 16 else None
     chunks, got, reported = [], -skip, 0.0  # got < 0: bytes before ``start`` (a server that ignored Range)
     try:

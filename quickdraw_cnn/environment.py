@@ -10,9 +10,8 @@ import sys
 
 
 def import_tensorflow_quietly():
-    """Import TensorFlow (and return it) with its start-up log lines, written before its logging
-    is set up whatever ``TF_CPP_MIN_LOG_LEVEL`` says, sent to /dev/null, so that notebooks and CI
-    stay readable.
+    """Import TensorFlow (and return it) with its start-up log lines, written before its logging is set up
+    whatever ``TF_CPP_MIN_LOG_LEVEL`` says, sent to /dev/null, so that notebooks and CI stay readable.
 
     Used by helpers (on import) and the experiment cache's worker processes.
     """
@@ -34,12 +33,8 @@ def import_tensorflow_quietly():
 
 
 def widget_frontend():
-    """Whether a notebook frontend that shows widgets runs this kernel: JupyterLab, Notebook 7 or
-    another Jupyter server (which sets ``JPY_SESSION_NAME`` for its kernels), VS Code or Colab.
-    Headless runs (papermill, nbval, CI) have none, so a chapter builds its widget only when this
-    is true: a widget nobody can show is never built, and never waited for. Kernels that the runner
-    (series.py) or the tests start are headless whatever their environment says
-    (``QUICKDRAW_HEADLESS``: a run started from inside JupyterLab inherits its ``JPY_SESSION_NAME``).
+    """Whether a notebook frontend that shows widgets runs this kernel: JupyterLab, Notebook 7 or another
+    Jupyter server (which sets ``JPY_SESSION_NAME`` for its kernels), VS Code or Colab.
 
     Explained in 05_evaluation.ipynb
     """

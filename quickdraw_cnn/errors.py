@@ -1,9 +1,4 @@
-"""The errors a user of the series meets: a handful of classes, each message saying what to do.
-
-Every module raises these (and nothing of its own), so ``except QuickDrawError`` catches all that
-the project raises on purpose. Each class also derives from the built-in error it stands for, so
-code that catches ``ValueError`` or ``FileNotFoundError`` keeps working.
-"""
+"""The errors a user of the series meets: a handful of classes, each message saying what to do."""
 
 
 class QuickDrawError(Exception):

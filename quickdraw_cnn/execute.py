@@ -1,8 +1,4 @@
-"""Execute one notebook with papermill within time limits; any stop is a RunError naming notebook and cell.
-
-Public options only: nbclient's ``timeout_func``, callbacks and ``kernel_manager_class`` (papermill
-hands extra keyword arguments on to nbclient's NotebookClient) and jupyter_client's settings.
-"""
+"""Execute one notebook with papermill within time limits; any stop is a RunError naming notebook and cell."""
 
 from __future__ import annotations
 
@@ -54,11 +50,13 @@ class Limits:
 
 
 def kernel_manager_class(sync=False):
-    """Kernels (papermill's here, nbval's in conftest.py; ``sync``: nbval's blocking kind) that talk
-    over Unix sockets in a fresh folder, not TCP ports, which jupyter_client picks, lets go and hands
-    to the kernel: a kernel starting elsewhere meanwhile can take one ("Address already in use", then
-    "Kernel didn't respond": papermill#511). jupyter_client names the sockets after the connection
-    file and removes both at shutdown; the folder goes too. Windows: TCP. Used by execute_notebook."""
+    """Kernels (papermill's here, nbval's in conftest.py; ``sync``: nbval's blocking kind) that talk over Unix
+    sockets in a fresh folder, not TCP ports, which jupyter_client picks, lets go and hands to the kernel: a
+    kernel starting elsewhere meanwhile can take one ("Address already in use", then "Kernel didn't respond":
+    papermill#511).
+
+    Used by execute_notebook.
+    """
     from jupyter_client import AsyncKernelManager, KernelManager
     from traitlets import default
 

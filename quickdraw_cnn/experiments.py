@@ -1,12 +1,4 @@
-"""The experiment cache: ``run`` computes each result once, side by side, and finds it on every later run.
-
-A result is stored under an explicit key: the function's name, a ``version`` string that the
-function's author bumps when its results change, the call's settings and fingerprints of every
-NumPy array it is given. Never the function's source text: reformatting or commenting it keeps
-the cache, changing a setting, the data or the version recomputes. Each entry holds, beside the
-result, the key and version that wrote it and a checksum of the result, so an edited or truncated
-entry is named and computed again. Importing this module loads no TensorFlow.
-"""
+"""The experiment cache: ``run`` computes each result once, side by side, and finds it on every later run."""
 
 from __future__ import annotations
 
@@ -26,9 +18,7 @@ from quickdraw_cnn.files import REPO_DIR, write_json
 
 
 def experiment_cache_dir():
-    """The folder where ``run`` keeps results, shared by every run so that a rerun at the same
-    parameters computes nothing: ``$QUICKDRAW_EXPERIMENT_CACHE``, else ``cache/experiments`` in the
-    repository. Results are keyed by everything they depend on, so sharing is safe.
+    """The folder where ``run`` keeps results: ``$QUICKDRAW_EXPERIMENT_CACHE``, else ``cache/experiments``.
 
     Explained in 06_experiments.ipynb
     """
@@ -50,19 +40,8 @@ def fingerprint(*arrays):
 
 
 def run(function, calls, version="1", **shared):
-    """``[function(**call, **shared) for call in calls]``, each result from the experiment cache
-    when it is there; the missing ones computed side by side, one process per core (the largest
-    first where a call names its ``epochs`` and its ``train`` set in ``shared["data"]``), each with
-    one TensorFlow thread, also when only one is missing, so that a result is the same however it
-    was computed. Results are in the order of ``calls``, as JSON gives them
-    back (tuples become lists, NumPy numbers plain ones), the same on a first run and a rerun.
-
-    The key of a result: ``function.__name__``, ``version`` (bump it when the function's results
-    change: its source text is not in the key), the call's settings and ``shared``'s, every NumPy
-    array among them (also inside dicts, lists and tuples) by its fingerprint. ``function`` may be
-    defined in a notebook (it travels to the workers by value, with cloudpickle); it must seed
-    itself, so that the results equal those of calling it one by one, and return something JSON
-    can hold (numbers, strings, lists, dicts; not None).
+    """``[function(**call, **shared) for call in calls]``, each result from the experiment cache when there;
+    the missing ones computed side by side, one process per core, each with one TensorFlow thread.
 
     Explained in 06_experiments.ipynb
     """
@@ -74,14 +53,10 @@ def run(function, calls, version="1", **shared):
             'define the function with def and pass version="1" (a string)'
         )
     for call in calls:
-        if set(call) & set(shared):
-            raise ParameterError(
-                f"{sorted(set(call) & set(shared))} given both in a call and shared: give each once"
-            )
+        if both := sorted(set(call) & set(shared)):
+            raise ParameterError(f"{both} given both in a call and shared: give each once")
     plain_shared = _plain(shared)  # fingerprinted once, not once per call
-    keys = [
-        {"function": name, "version": version, "call": _plain(call), "shared": plain_shared} for call in calls
-    ]
+    keys = [{"function": name, "version": version, "call": _plain(c), "shared": plain_shared} for c in calls]
     folder = experiment_cache_dir()
     stem = re.sub(r"\W", "_", name)  # a lambda's "<lambda>" is no file name everywhere
     paths = [folder / f"{stem}-{_digest(key)[:16]}.json" for key in keys]
@@ -126,9 +101,7 @@ def _shown(call):
 
 
 def _read(path, key):
-    """The result stored at ``path`` for ``key``, or None when there is none; an entry that is
-    unreadable, holds another key or a result that does not match its checksum is named in one
-    line on stderr (and computed again by the caller)."""
+    """The result stored at ``path`` for ``key``, or None (a bad entry is named on stderr, computed again)."""
     if not path.exists():
         return None
     try:
@@ -175,9 +148,7 @@ def _as_json(value):
 
 
 def _largest_first(indices, calls, shared):
-    """``indices`` ordered by a rough size of each call, epochs x training drawings, largest
-    first, so that the last to finish are small ones (fewer idle cores at the end); calls of no
-    known size keep their order, after the others."""
+    """``indices`` ordered by a rough size of each call (epochs x training drawings), largest first."""
 
     def size(i):
         settings = {**shared, **calls[i]}
@@ -216,8 +187,7 @@ def _worker_call(blob, call):
 
 
 def _side_by_side(function, jobs, shared, keep, threads=1):
-    """``function(**call, **shared)`` for each ``(i, call)`` of ``jobs``, started in that order in
-    fresh processes (spawn: safe after TensorFlow was imported, in Jupyter and papermill), one per
+    """``function(**call, **shared)`` for each ``(i, call)`` of ``jobs`` in spawned processes, one per
     core, ``threads`` TensorFlow threads each; ``keep(i, result)`` as each finishes."""
     import cloudpickle
 

@@ -1,13 +1,4 @@
-"""The trained networks as ONNX files, for the drawing pad of the series' web pages, where
-onnxruntime-web runs them in the browser with no Python (``make html``, tools/build_html.py).
-
-``save_for_page(artifacts_dir, name, model, categories)`` writes ``model_<name>.onnx``, whose input
-is named ``image`` ((N, 28, 28, 1) float32, pixels scaled to 0..1 as ``helpers.scale`` does), and
-beside it ``model_<name>.onnx.json``: the configuration's name, its categories in the order of the
-network's outputs, and whether it ends in one sigmoid unit (the probability of the first category)
-or in a softmax. ``make html`` copies every such pair it finds in the run's artifacts into the pages.
-Needs the packages onnx and tf2onnx (Keras' ``model.export(format="onnx")`` uses them).
-"""
+"""The trained networks as ONNX files, for the drawing pad of the series' web pages (onnxruntime-web)."""
 
 from __future__ import annotations
 
@@ -18,7 +9,7 @@ import warnings
 from pathlib import Path
 
 from quickdraw_cnn.errors import QuickDrawError
-from quickdraw_cnn.files import replacing, write_json
+from quickdraw_cnn.files import write_bytes, write_json
 
 INPUT_NAME = "image"  # the ONNX input's name (Keras' own default changes from process to process)
 INPUT_SCALE = 1 / 255  # what the page multiplies grey values 0..255 by, as helpers.scale does
@@ -26,14 +17,7 @@ IMAGE_SHAPE = (28, 28, 1)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Augmentation changes drawings in training only; at inference these layers pass them through, and
 # the converter has no ONNX operator for their random ops: the exported network leaves them out.
-AUGMENTATION = (
-    "RandomFlip",
-    "RandomRotation",
-    "RandomTranslation",
-    "RandomZoom",
-    "RandomContrast",
-    "RandomBrightness",
-)
+AUGMENTATION = {f"Random{k}" for k in ("Flip", "Rotation", "Translation", "Zoom", "Contrast", "Brightness")}
 
 
 class ExportError(QuickDrawError, ValueError):
@@ -44,8 +28,7 @@ class ExportError(QuickDrawError, ValueError):
 
 
 def inference_network(model):
-    """The network as it runs at inference: the model without its augmentation layers (the same
-    layers and weights otherwise), or the model itself when it has none.
+    """The model without its augmentation layers (which do nothing at inference), or the model itself.
 
     Used by onnx_bytes.
     """
@@ -63,8 +46,7 @@ def inference_network(model):
 
 
 def onnx_bytes(model):
-    """A trained Keras model with (None, 28, 28, 1) input as the bytes of an ONNX file whose input
-    is named ``image``.
+    """A trained Keras model with (None, 28, 28, 1) input as the bytes of an ONNX file (input ``image``).
 
     Used by save_for_page.
     """
@@ -90,9 +72,7 @@ def onnx_bytes(model):
 
 
 def onnx_text(model):
-    """The ONNX file of a trained Keras model as base64 text: JSON-able, so a chapter whose
-    trainings go to the experiment cache can keep it with the result and save it later with
-    ``save_for_page``, also when the training is not run again.
+    """The ONNX file of a trained Keras model as base64 text (JSON-able, for the experiment cache).
 
     Used by save_for_page (a network kept as text, e.g. in the experiment cache).
     """
@@ -112,14 +92,7 @@ def _output_units(data):
 
 
 def save_for_page(artifacts_dir, name, model, categories, made_by=None, reject=None):
-    """Save a trained network for the pad of the web pages: ``<artifacts_dir>/model_<name>.onnx``
-    and its description ``model_<name>.onnx.json``, each written atomically (never half a file).
-    ``categories``: its classes in label order (two for a one-sigmoid network, whose output is
-    the first one's probability); ``made_by``: the chapter, shown nowhere but used to order the
-    configurations on the page. ``model``: a Keras model, or what ``onnx_text`` made of one.
-    ``reject``: a reject option's rule (quickdraw_cnn.reject: its threshold and temperature), kept
-    in the description, so that the page says "not sure" as the chapter decided. Returns the path
-    of the .onnx file.
+    """Save a trained network for the web pages' pad: ``model_<name>.onnx`` and ``model_<name>.onnx.json``.
 
     Explained in 04_training.ipynb (used by 08 too, for the pages of tools/build_html.py).
     """
@@ -149,19 +122,10 @@ def save_for_page(artifacts_dir, name, model, categories, made_by=None, reject=N
         )
     data = onnx_bytes(model) if data is None else data
     path = Path(artifacts_dir) / f"model_{name}.onnx"
-    with replacing(path) as fh:
-        fh.write(data)
-    write_json(
-        path.with_name(path.name + ".json"),
-        {
-            "configuration": str(name),
-            "file": path.name,
-            "categories": categories,
-            "output": "sigmoid" if units == 1 else "softmax",
-            "input": INPUT_NAME,
-            "input_scale": INPUT_SCALE,
-            "made_by": made_by,
-            **({"reject": reject} if reject else {}),
-        },
-    )
+    write_bytes(path, data)
+    about = {"configuration": str(name), "file": path.name, "categories": categories}
+    about["output"] = "sigmoid" if units == 1 else "softmax"
+    about |= {"input": INPUT_NAME, "input_scale": INPUT_SCALE, "made_by": made_by}
+    about |= {"reject": reject} if reject else {}
+    write_json(path.with_name(path.name + ".json"), about)
     return path

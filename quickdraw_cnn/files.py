@@ -1,10 +1,4 @@
-"""The project's files: written atomically (a failed write leaves none corrupt), shown without machine paths.
-
-Every file the project writes goes through ``replacing`` (or ``replacing_path``): written beside
-its destination under a temporary name, renamed over it once complete, with ordinary permissions
-(0644 under umask 022). A failed write leaves the old file (or none), no temporary file, and a
-``WriteError`` naming the folder. ``shown_path``: paths in messages, never a machine's layout.
-"""
+"""The project's files: written atomically (never left half-written), shown without machine paths."""
 
 from __future__ import annotations
 
@@ -42,8 +36,7 @@ _WHY = {
 
 
 def shown_path(path):
-    """``path`` relative to the repository when inside it, else its folder's name and its own
-    (``numpy_bitmap/apple.npy``): how messages show a path.
+    """``path`` relative to the repository, else its folder's name and its own: how messages show a path.
 
     Used by the data errors, explained in 01_data_exploration.ipynb
     """

@@ -1,5 +1,4 @@
 """Many categories (chapter 08): labelled loading, the wide network and its training, top-k and confusions.
-
 Also the streamed ``tf.data`` pipeline of chapter 10 (quickdraw_cnn.workers trains on it). Drawings:
 the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0 (https://github.com/googlecreativelab/quickdraw-dataset).
 """
@@ -16,8 +15,7 @@ from quickdraw_cnn.errors import DataError, ParameterError
 
 
 def category_files(classes, n, offset=0, data_dir=None):
-    """Per category, the local .npy file holding rows ``offset .. offset+n-1``, its header bytes and
-    rows; all categories are checked before anything is read, the short ones named in one DataError.
+    """Per category, (name, local .npy file, header bytes, rows); the short ones named in one DataError.
 
     Used by load_many, stream and quickdraw_cnn.workers.
     """
@@ -35,17 +33,15 @@ def category_files(classes, n, offset=0, data_dir=None):
             short.append(f"'{name}' has {rows} rows in {path}")
         found.append((name, Path(path), header, rows))
     if short:
+        asked = f"rows {offset}..{offset + n - 1} were asked for, but {'; '.join(short)}"
         raise DataError(
-            f"rows {offset}..{offset + n - 1} were asked for, but "
-            + "; ".join(short)
-            + ". Ask for fewer rows (or a smaller offset), or point data_dir at fuller files."
+            f"{asked}. Ask for fewer rows (or a smaller offset), or point data_dir at fuller files."
         )
     return found
 
 
 def load_many(classes, n, offset=0, data_dir=None):
-    """In memory: rows ``offset .. offset+n-1`` of each category, ``x`` (k n, 784) uint8 category
-    after category, ``y`` the position of each drawing's category in ``classes`` (0 .. k-1).
+    """In memory: rows ``offset .. offset+n-1`` of each category, ``x`` (k n, 784) uint8 and labels ``y``.
 
     Explained in 08_many_categories.ipynb
     """
@@ -65,8 +61,7 @@ def interleaved(x, y, k):
 
 def stream(classes, n, offset=0, data_dir=None, batch_size=32, shuffle_buffer=4096, seed=0, scaled=True):
     """A ``tf.data`` pipeline of rows ``offset .. offset+n-1`` of each category, read from the .npy
-    files, never all in memory: interleaved, shuffled through ``shuffle_buffer`` drawings (0: none),
-    batched (None: single drawings), prefetched; (images (b, 28, 28, 1) in 0..1, or uint8, labels).
+    files (never all in memory): interleaved, shuffled, batched, prefetched; (images, labels).
 
     Explained in 10_beyond_one_machine.ipynb
     """
@@ -118,8 +113,7 @@ def top_k_accuracy(probabilities, y, k=1):
 
 
 def top_share(result, y, k, field="test"):
-    """Top-``k`` accuracy of a stored result: the share of rows whose label ``y`` is among the first
-    ``k`` of its top-3 predictions ``result[field]``.
+    """Top-``k`` accuracy of a stored result's top-3 predictions ``result[field]`` for labels ``y``.
 
     Explained in 08_many_categories.ipynb
     """
@@ -142,10 +136,9 @@ def most_confused(matrix, classes, top=6):
     Explained in 08_many_categories.ipynb
     """
     k = len(classes)
-    pairs = sorted(
-        ((matrix[i, j] + matrix[j, i], i, j) for i in range(k) for j in range(i + 1, k)), reverse=True
-    )
-    return [(classes[i], classes[j], float(matrix[i, j]), float(matrix[j, i])) for _, i, j in pairs[:top]]
+    pairs = [(matrix[i, j] + matrix[j, i], i, j) for i in range(k) for j in range(i + 1, k)]
+    top_pairs = sorted(pairs, reverse=True)[:top]
+    return [(classes[i], classes[j], float(matrix[i, j]), float(matrix[j, i])) for _, i, j in top_pairs]
 
 
 def plot_confusion(matrix, classes, title):
@@ -189,8 +182,7 @@ def load_independent(folder, classes, offset, n):
 
 def metrics_json(path, results, epochs, seeds, y, rows, independent=None, **extra):
     """Write 08's multiclass_metrics.json: per configuration (``results``: name -> a result per seed)
-    mean top-1, top-3 (and sample sd) on the test rows (labels ``y``, ``rows``: first and last) and on
-    the independent sample ((((images, labels), classes), first row)); the first one also at the top.
+    mean top-1 and top-3 (and sample sd) on the test rows and on the independent sample.
 
     Used by 08_many_categories.ipynb
     """
@@ -204,17 +196,12 @@ def metrics_json(path, results, epochs, seeds, y, rows, independent=None, **extr
     metrics = {}
     for name, runs in results.items():
         entry = {"model": name, "epochs": epochs[name], "seeds": list(seeds[name])}
-        entry |= {
-            "fit_seconds": float(np.mean([r["seconds"] for r in runs])),
-            "test": scores(runs, y, "test"),
-        }
-        entry["test"]["rows"] = list(rows)
+        entry["fit_seconds"] = float(np.mean([r["seconds"] for r in runs]))
+        entry["test"] = scores(runs, y, "test") | {"rows": list(rows)}
         if independent is not None:
             ((_, y_ind), found), first = independent
-            entry["independent"] = scores(runs, y_ind, "independent") | {
-                "rows_from": first,
-                "categories": found,
-            }
+            where = {"rows_from": first, "categories": found}
+            entry["independent"] = scores(runs, y_ind, "independent") | where
         metrics[name] = entry
     helpers.save_json(path, {**next(iter(metrics.values())), **extra, "configurations": metrics})
     return metrics
@@ -232,10 +219,8 @@ WIDE_VERSION = "1"
 def build_wide(
     classes, widths=(24, 48, 96), batch_norm=True, dense=128, dropout=0.1, augment=True, name="wide"
 ):
-    """The ``wide`` network (defaults: WIDE), the one place its layers are written: in training only, a
-    random shift of up to 10% each way and a left-right mirror; per entry of ``widths`` a 3x3
-    convolution (``same``), a 2x2 max-pool, batch normalisation and ReLU; Dense(``dense``) with batch
-    normalisation, ReLU and dropout; one softmax unit per class (one sigmoid unit for two). Not compiled.
+    """The ``wide`` network (defaults: WIDE), not compiled: augmentation, per entry of ``widths`` a 3x3
+    convolution, a max-pool, batch normalisation and ReLU, then Dense(``dense``), dropout and the output.
 
     Explained in 08_many_categories.ipynb
     """
@@ -253,9 +238,7 @@ def build_wide(
         stack += [conv, layers.MaxPooling2D((2, 2))] + norm() + [layers.ReLU()]
     stack += [layers.Flatten(), layers.Dense(dense, use_bias=not batch_norm)] + norm() + [layers.ReLU()]
     stack += [layers.Dropout(dropout)] if dropout else []
-    out = (
-        layers.Dense(1, activation="sigmoid") if classes == 2 else layers.Dense(classes, activation="softmax")
-    )
+    out = layers.Dense(1 if classes == 2 else classes, activation="sigmoid" if classes == 2 else "softmax")
     return keras.Sequential(stack + [out], name=name)
 
 
@@ -280,9 +263,8 @@ def learning_rate_schedule(peak, steps, warmup=0.1, schedule="cosine"):
 def train_wide(
     x, y, epochs, seed=0, batch_size=64, learning_rate=4e-3, warmup=0.1, schedule="cosine", **build
 ):
-    """helpers.train with the wide network (build_wide with ``build``'s arguments) compiled with Adam
-    at the rates of learning_rate_schedule: seed, build, fit on uint8 images ``x``, labels ``y``.
-    Returns (model, history) as helpers.train does.
+    """helpers.train with the wide network (build_wide with ``build``'s arguments) compiled with Adam at the
+    rates of learning_rate_schedule: seed, build, fit on uint8 images ``x``, labels ``y``.
 
     Explained in 08_many_categories.ipynb
     """
@@ -318,10 +300,8 @@ def top3_labels(probabilities):
 
 
 def wide_and_score(train, epochs, seed, score=(), change=None, onnx=False, data=None):
-    """A task for quickdraw_cnn.experiments.run (``data`` shared, a dict of (images, labels)): the wide
-    network (WIDE and RECIPE, changed by ``change``) trained for ``epochs`` with ``seed`` on
-    ``data[train]``; for each name in ``score`` the top-3 labels of predict_mirrored (under
-    ``<name>_single``: of one look at each drawing); with ``onnx`` the network as ONNX text.
+    """A task for experiments.run: the wide network (WIDE and RECIPE, changed by ``change``) trained on
+    ``data[train]``, and the top-3 labels of predict_mirrored (and predict) for each name in ``score``.
 
     Used by 08_many_categories.ipynb and tools/search_wide.py (through the experiment cache)
     """

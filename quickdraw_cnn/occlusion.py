@@ -1,8 +1,4 @@
-"""Which pixels a prediction depends on: the occlusion map (chapter 07 and its sketch pad).
-
-Slide a square of background over a drawing and watch the network's log-odds: where hiding a
-patch lowers them, that patch pushed the answer toward the first category.
-"""
+"""Which pixels a prediction depends on: the occlusion map (chapter 07 and its sketch pad)."""
 
 from __future__ import annotations
 
@@ -34,9 +30,8 @@ def log_odds_function(net):
 
 
 def occlusion_map(log_odds, image, size):
-    """Slide a ``size`` x ``size`` square of background over the image; at each position, how much
-    hiding it lowers the log-odds (> 0: that part pushed toward the first category).
-    Returns an array of (29 - size, 29 - size).
+    """Slide a ``size`` x ``size`` square of background over the image; at each position, how much hiding it
+    lowers the log-odds (> 0: that part pushed toward the first category).
 
     Explained in 07_what_the_network_sees.ipynb
     """
@@ -50,8 +45,7 @@ def occlusion_map(log_odds, image, size):
 
 
 def occlusion_per_pixel(heat, size):
-    """The occlusion map spread back onto the 28x28 pixels: each pixel gets the mean change of the
-    patches that covered it.
+    """The occlusion map spread back onto the 28x28 pixels: the mean change of the patches over each.
 
     Explained in 07_what_the_network_sees.ipynb
     """

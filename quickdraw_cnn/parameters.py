@@ -1,12 +1,4 @@
-"""The one parameter check: every value given to a notebook against its own parameters cell, before it runs.
-
-A notebook's ``parameters``-tagged cell holds literals, one per line, each with a comment. The
-literal gives the type (a whole number for ``5``, a number for ``0.1``, a list of names for
-``["apple"]``, ...); the end of the comment may give bounds, for a number or for each element of
-a list: ``(1 to 1000)``, ``(0 to 0.5)``, ``(at least 1)`` or ``(at most 10)``. A list whose name
-ends in ``categories`` or is ``classes`` holds Quick, Draw! category names, checked by
-``quickdraw_cnn.data.check_categories``. Names the cell does not declare are left to the runner.
-"""
+"""The one parameter check: every value given to a notebook against its parameters cell, before it runs."""
 
 from __future__ import annotations
 
@@ -31,8 +23,7 @@ BOUNDS = [
 
 @dataclass(frozen=True)
 class Declared:
-    """A parameter as its notebook declares it: the default literal, the comment and the bounds
-    read from the comment's end (None where there is none).
+    """A parameter as its notebook declares it: default literal, comment and bounds (None where none).
 
     Used by declared and check.
     """
@@ -48,12 +39,8 @@ class Declared:
 
         Used by check's messages.
         """
-        kind = _kind(self.default)
-        kind += (
-            ", each"
-            if isinstance(self.default, (list, tuple)) and (self.low, self.high) != (None, None)
-            else ""
-        )
+        each = isinstance(self.default, (list, tuple)) and (self.low, self.high) != (None, None)
+        kind = _kind(self.default) + (", each" if each else "")
         if self.low is not None and self.high is not None:
             return f"{kind} from {_number(self.low)} to {_number(self.high)}"
         if self.low is not None:
@@ -93,21 +80,15 @@ def declared(path):
             default = ast.literal_eval(node.value)
         except ValueError as error:
             raise ParameterError(f"{path.name}: {name} is not a literal ({error}): give a literal") from error
-        low, high = next(
-            (read(m) for pattern, read in BOUNDS if (m := pattern.search(comment))), (None, None)
-        )
+        bounds = (read(m) for pattern, read in BOUNDS if (m := pattern.search(comment)))
+        low, high = next(bounds, (None, None))
         found[name] = Declared(name, default, comment, low, high)
     return found
 
 
 def check(path, params):
-    """Refuse, before the notebook at ``path`` runs, any value of ``params`` (a dict name -> value)
-    that its parameters cell rules out: a type unlike the default's literal (a float accepts a
-    whole number; a list's elements like the default's first; not empty when the default is not),
-    a number that is not finite, a number outside the bounds at the end of the parameter's comment
-    (for a list: any element), category names that are not Quick, Draw!'s. One ParameterError
-    names the notebook and every parameter at fault, with its value, the rule and what to give.
-    Names the cell does not declare are left to the caller.
+    """Refuse, before the notebook at ``path`` runs, any value of ``params`` that its parameters cell rules
+    out: another type than the default's literal, a number not finite or out of bounds, unknown categories.
 
     Used by the series runner (once per notebook, before it runs) and tests/test_parameters.py.
     """

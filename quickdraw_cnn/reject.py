@@ -1,13 +1,8 @@
-"""The reject option of 09_not_sure.ipynb, kept for the pads: the calibrated "not sure" network,
-its rule (threshold and temperature), saved, loaded and applied, and its figures in metrics.json.
-
-The rule: a network with three outputs (the two categories and "other") scaled by a temperature
-T, p = softmax(z / T), answers the likelier of the two categories when p(first) + p(second),
-that is 1 - p(other), reaches the threshold, and "not sure" below it. 09 writes out why.
-"""
+"""The reject option of 09_not_sure.ipynb for the pads: the calibrated "not sure" network and its rule."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -23,25 +18,20 @@ MADE_BY = "09_not_sure.ipynb"
 
 
 def check_categories(categories, other_categories, unseen_categories):
-    """Stop unless the categories that train "other", those held out to measure it, and the two
-    the network tells apart are three sets with no category in two of them.
+    """Stop unless the two categories, "other"'s training ones and the unseen ones share no category.
 
     Used by 09_not_sure.ipynb.
     """
     groups = {"categories": categories, "other_categories": other_categories}
     groups["unseen_categories"] = unseen_categories
-    names = list(groups)
-    for i, a in enumerate(names):
-        for b in names[i + 1 :]:
-            shared = sorted(set(groups[a]) & set(groups[b]))
-            if shared:
-                raise ParameterError(f"{a} and {b} share {shared}: give each category to one list only")
+    for a, b in itertools.combinations(groups, 2):
+        if shared := sorted(set(groups[a]) & set(groups[b])):
+            raise ParameterError(f"{a} and {b} share {shared}: give each category to one list only")
 
 
 def decide(probabilities, rule):
-    """The answer for each row of ``probabilities`` (N, 3), in the order of ``rule["categories"]``
-    (the two categories, then "other"): the likelier category, or "not sure" when
-    1 - p(other) is below ``rule["threshold"]``.
+    """The answer for each row of ``probabilities`` (N, 3), in ``rule["categories"]``'s order: the likelier
+    category, or "not sure" when 1 - p(other) is below ``rule["threshold"]``.
 
     Explained in 09_not_sure.ipynb (used by the JupyterLab pad, quickdraw_cnn.sketchpad).
     """
@@ -52,8 +42,7 @@ def decide(probabilities, rule):
 
 
 def calibrated(model, temperature):
-    """The network with three logits as outputs turned into p = softmax(z / T): the same layers
-    (and weights), then z / T and a softmax. This is what the pads run.
+    """The three-logit network turned into p = softmax(z / T): the same layers, then z / T and a softmax.
 
     Explained in 09_not_sure.ipynb
     """
@@ -67,9 +56,8 @@ def calibrated(model, temperature):
 
 
 def save(artifacts_dir, model, temperature, threshold, categories):
-    """Save the calibrated network for both pads: ``model_origin-not-sure.keras`` (JupyterLab's),
-    the ONNX file and its description with the rule (the pages'), and ``not_sure.json``.
-    Returns the rule.
+    """Save the calibrated network for both pads: ``model_origin-not-sure.keras`` (JupyterLab's), the ONNX
+    file and its description with the rule (the pages'), and ``not_sure.json``.
 
     Explained in 09_not_sure.ipynb
     """
@@ -101,8 +89,7 @@ def load(artifacts_dir):
 
 
 def save_metrics(artifacts_dir, figures):
-    """Put ``figures`` into the run's metrics.json (the file 05 writes) under ``not_sure``,
-    replacing what an earlier run of 09 put there and keeping everything else.
+    """Put ``figures`` under ``not_sure`` in the run's metrics.json, keeping everything else there.
 
     Explained in 09_not_sure.ipynb
     """

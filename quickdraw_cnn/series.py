@@ -182,10 +182,8 @@ def run_solutions(artifacts_dir, out_dir, names=None, smoke=False, log=print, li
     for path in solutions(names):
         smoke_parameters = nbformat.read(path, as_version=4).metadata.get("smoke_parameters", {})
         log(f"running solutions/{path.name}", flush=True)
-        params, start = (
-            {"artifacts_dir": str(artifacts), **(smoke_parameters if smoke else {})},
-            time.perf_counter(),
-        )
+        params = {"artifacts_dir": str(artifacts), **(smoke_parameters if smoke else {})}
+        start = time.perf_counter()
         execute_notebook(path, Path(out_dir) / path.name, params, SOLUTION_DIR, limits or Limits())
         seconds[path.name] = time.perf_counter() - start
     return seconds

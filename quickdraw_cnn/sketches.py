@@ -1,15 +1,4 @@
-"""Drawings as strokes turned into Quick, Draw! bitmaps the way Google made its own: checked
-(``check_strokes``), simplified (``simplify_strokes``), rendered (``render_strokes``), compared
-with Google's bitmaps of the same strokes (``compare_with_google``), and saved (``append_drawings``).
-
-Strokes are in Quick, Draw!'s format: a drawing is a list of strokes, a stroke is
-``[[x0, x1, ...], [y0, y1, ...]]`` (a third list, of times, may follow and is ignored), y downwards.
-Google made its 28x28 bitmaps from the *simplified* strokes (aligned to the top-left, the longer
-side scaled to 0..255, resampled every pixel, Ramer-Douglas-Peucker with epsilon 2), drawn with
-cairo: anti-aliased, round caps and joins, line width 16 and padding 16 in the 0..255 space, the
-drawing centred on its bounding box. ``render_strokes`` does the same with numpy. From an ordinary
-image of a sketch: notebooks/A1_strokes_and_bitmaps.ipynb (thinning to the centre line).
-
+"""Drawings as strokes turned into Quick, Draw! bitmaps the way Google made its own, compared and saved.
 Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
 (https://github.com/googlecreativelab/quickdraw-dataset).
 """
@@ -32,8 +21,7 @@ MAX_COORDINATE = 1e6  # larger coordinates are refused (a pointer never sends th
 
 
 def align_and_scale(strokes):
-    """The first step of Google's simplification: the drawing moved to the top-left corner and
-    scaled so that its longer side spans 0..255 (float coordinates).
+    """The drawing moved to the top-left corner and scaled so its longer side spans 0..255, as Google did.
 
     Used by simplify_strokes and A1_strokes_and_bitmaps.ipynb (a sketch's centre line).
     """
@@ -44,8 +32,7 @@ def align_and_scale(strokes):
 
 
 def check_strokes(strokes):
-    """The strokes as a list of float arrays of shape (n, 2), or a DataError that says in words
-    what is wrong with them.
+    """The strokes as a list of float arrays (n, 2), or a DataError that says in words what is wrong.
 
     Used by simplify_strokes and the sketch pad.
     """
@@ -101,11 +88,7 @@ def rdp(points, epsilon):
             continue
         seg, rel = points[b] - points[a], points[a + 1 : b] - points[a]
         norm = np.hypot(*seg)
-        dist = (
-            np.abs(seg[0] * rel[:, 1] - seg[1] * rel[:, 0]) / norm
-            if norm > 0
-            else np.hypot(rel[:, 0], rel[:, 1])
-        )
+        dist = np.abs(seg[0] * rel[:, 1] - seg[1] * rel[:, 0]) / norm if norm > 0 else np.hypot(*rel.T)
         i = int(np.argmax(dist))
         if dist[i] > epsilon:
             keep[a + 1 + i] = True
@@ -125,9 +108,8 @@ def _resample(points, spacing=1.0):
 
 
 def simplify_strokes(strokes, epsilon=2.0):
-    """Google's simplification: align to the top-left, scale the longer side to 0..255, resample
-    every pixel, Ramer-Douglas-Peucker with ``epsilon``, round to whole numbers. Returns strokes
-    in the simplified format, ``[[x0, x1, ...], [y0, y1, ...]]`` of ints.
+    """Google's simplification: align to the top-left, scale the longer side to 0..255, resample every pixel,
+    Ramer-Douglas-Peucker with ``epsilon``, round to whole numbers.
 
     Used by strokes_to_bitmap; explained in A1_strokes_and_bitmaps.ipynb
     """
@@ -140,13 +122,8 @@ def simplify_strokes(strokes, epsilon=2.0):
 
 
 def render_strokes(simplified, side=SIDE, supersample=SUPERSAMPLE, line_width=LINE_WIDTH, as_one=False):
-    """Simplified strokes (0..255) drawn as Google drew them (cairo): white on black, ``line_width``
-    16 and padding 16 in the 0..255 space, round caps and joins, centred on the bounding box.
-    Each stroke is the union of discs along its segments (what round caps and joins draw); its
-    coverage of each pixel is counted on a ``supersample`` x ``supersample`` grid of points, and
-    strokes are painted one over the other in 8 bits, as cairo does (``as_one=True``: all of them as
-    one stroke, for the many short pieces of an image's centre line). The web pages' pad
-    (web/quickdraw.js) renders the same way. Returns (side, side) uint8.
+    """Simplified strokes (0..255) drawn as Google drew them (cairo): white on black, ``line_width`` 16 and
+    padding 16 in the 0..255 space, round caps and joins, centred on the bounding box.
 
     Used by strokes_to_bitmap and A1's pictures; explained in A1_strokes_and_bitmaps.ipynb
     """
@@ -187,8 +164,7 @@ def _paint_segment(mask, centre, ax, ay, bx, by, r):
 
 
 def strokes_to_bitmap(strokes):
-    """A drawing's strokes (Quick, Draw! format, any coordinates, y downwards) as the 28x28 uint8
-    bitmap Google would have made of it: simplified, then rendered.
+    """A drawing's strokes as the 28x28 uint8 bitmap Google would have made of it: simplified, then rendered.
 
     Explained in 07_what_the_network_sees.ipynb
     """
@@ -199,8 +175,7 @@ def strokes_to_bitmap(strokes):
 
 
 def stroke_length(simplified, side=SIDE):
-    """Total length of simplified strokes, in pixels of the (side x side) bitmap: with the ink, it
-    gives the stroke width (ink / length) that compare_with_google reports.
+    """Total length of simplified strokes, in pixels of the (side x side) bitmap (for the stroke width).
 
     Used by compare_with_google and A1_strokes_and_bitmaps.ipynb
     """
@@ -209,8 +184,7 @@ def stroke_length(simplified, side=SIDE):
 
 
 def bitmap_stats(bitmap):
-    """Figures of one 28x28 bitmap: ink share (mean grey / 255), whether the 1-pixel border is
-    empty, and the offset of its ink's centre of mass from the centre (pixels).
+    """One 28x28 bitmap's ink share, whether its border is empty, and its ink's offset from the centre.
 
     Used by compare_with_google.
     """
@@ -219,20 +193,16 @@ def bitmap_stats(bitmap):
     total = max(b.sum(), 1e-9)
     centre = np.array([(b * ys).sum(), (b * xs).sum()]) / total
     border = np.r_[b[0], b[-1], b[:, 0], b[:, -1]]
-    return {
-        "ink": float(b.mean() / 255),
-        "border_empty": bool(border.max() == 0),
-        "centre_offset": float(np.hypot(*(centre - (SIDE - 1) / 2))),
-    }
+    offset = float(np.hypot(*(centre - (SIDE - 1) / 2)))
+    return {"ink": float(b.mean() / 255), "border_empty": bool(border.max() == 0), "centre_offset": offset}
 
 
 HISTOGRAM_BINS = [0, 1, 64, 128, 192, 255, 256]  # grey levels: 0 | 1-63 | 64-127 | 128-191 | 192-254 | 255
 
 
 def compare_with_google(pairs):
-    """Render each pair's strokes and compare with Google's bitmap of them: mean absolute grey
-    difference, correlation, ink share, stroke width (ink / stroke length, pixels), empty border,
-    centring and the grey-value histogram, for both. Returns a dict of figures.
+    """Render each pair's strokes and compare with Google's bitmap of them: grey difference, correlation,
+    ink, stroke width, empty border, centring, histogram. Returns a dict of figures.
 
     Used by A1_strokes_and_bitmaps.ipynb (explained there) and tests/test_sketchpad.py
     """
@@ -251,15 +221,10 @@ def compare_with_google(pairs):
         ink = np.array([s["ink"] for s in stats])
         width = images.sum(axis=(1, 2)) / 255 / np.maximum(lengths, 1e-9)
         hist = np.histogram(images, HISTOGRAM_BINS)[0] / images.size
-        return {
-            "ink_share": float(ink.mean()),
-            "stroke_width": float(np.median(width)),
-            "border_empty": float(np.mean([s["border_empty"] for s in stats])),
-            "centre_offset": float(np.mean([s["centre_offset"] for s in stats])),
-            "histogram": hist.round(4).tolist(),
-            "_ink": ink,
-            "_width": width,
-        }
+        figures = {"ink_share": float(ink.mean()), "stroke_width": float(np.median(width))}
+        figures["border_empty"] = float(np.mean([s["border_empty"] for s in stats]))
+        figures["centre_offset"] = float(np.mean([s["centre_offset"] for s in stats]))
+        return figures | {"histogram": hist.round(4).tolist(), "_ink": ink, "_width": width}
 
     a, b = side(ours), side(theirs)
     return {
@@ -279,9 +244,7 @@ def compare_with_google(pairs):
 
 
 def append_drawings(folder, category, bitmaps):
-    """Append bitmaps to ``<folder>/<category>.npy`` in Google's format (uint8, (N, 784)),
-    atomically: the file is rewritten under a temporary name and renamed, so it is never left
-    half-written. Returns the number of drawings the file then holds.
+    """Append uint8 bitmaps to ``<folder>/<category>.npy`` in Google's format (N, 784), atomically.
 
     Used by the sketch pad's label buttons (SketchPad).
     """

@@ -1,20 +1,4 @@
-"""A sketch pad for JupyterLab: draw with the mouse, a finger or a pen, and the trained network
-answers after every stroke.
-
-``SketchPad`` is an anywidget: the browser sends each finished stroke to Python as one message,
-in Quick, Draw!'s stroke format (``[[x0, x1, ...], [y0, y1, ...], [t0, t1, ...]]``, pixels of the
-pad, y downwards, milliseconds). Python turns the drawing into the bitmap Google would have made
-of it (sketches.strokes_to_bitmap), asks every trained configuration of the run, computes the
-occlusion map of the drawing, and sends that back. Undo, Clear, and one button per category that
-saves the drawing, labelled, into a folder of .npy files in Google's format (your class's own test
-set). Setting ``pad.strokes`` from Python takes the very same path, which is how the notebook runs
-headless (papermill, nbval) and how the tests drive it. Nothing raised in a callback escapes: the
-pad shows it in words.
-
-The occlusion map it shows is quickdraw_cnn/occlusion.py's. When 09 has saved a network with a
-reject option in the artifacts (quickdraw_cnn.reject), the pad's verdict is that network's: one of
-the two categories, or "not sure".
-"""
+"""A sketch pad for JupyterLab: draw, and the trained network answers after every stroke."""
 
 from __future__ import annotations
 
@@ -35,8 +19,7 @@ from quickdraw_cnn.occlusion import colour_occlusion, log_odds_function, occlusi
 
 
 def load_models(artifacts_dir, categories):
-    """The configurations 04 trained on 02's current split: ``({name: model}, notes)``. Raises
-    MissingArtifactError (naming the chapter to run) when there is none.
+    """The configurations 04 trained on 02's current split: ``({name: model}, notes)``.
 
     Used by SketchPad.
     """
@@ -61,8 +44,7 @@ def load_models(artifacts_dir, categories):
 
 
 def careful_network(artifacts_dir, categories):
-    """The network with a reject option that 09 saved in ``artifacts_dir`` and its rule, or None
-    (also when it tells other categories apart than the pad's).
+    """The reject-option network that 09 saved and its rule, or None (also for other categories).
 
     Used by SketchPad.
     """
@@ -91,11 +73,8 @@ class Answerer:
         network, rule = self.careful
         p = network.predict(helpers.scale(image), verbose=0)[0]
         probabilities = {c: float(v) for c, v in zip(rule["categories"], p)}
-        return {
-            "configuration": reject.NAME,
-            "answer": reject.decide(p, rule)[0],
-            "probabilities": probabilities,
-        }
+        answer = reject.decide(p, rule)[0]
+        return {"configuration": reject.NAME, "answer": answer, "probabilities": probabilities}
 
     def answer(self, strokes):
         """A dict: ``bitmap`` (28, 28) uint8, ``probabilities`` {config: p(first category)},
@@ -107,14 +86,9 @@ class Answerer:
         decision = self.decision(image)
         first = next(iter(self._log_odds))
         heat = occlusion_map(self._log_odds[first], bitmap, self.patch)
-        return {
-            "bitmap": bitmap,
-            "probabilities": probabilities,
-            "occlusion": heat,
-            "occlusion_model": first,
-            "decision": decision,
-            "seconds": time.perf_counter() - start,
-        }
+        answer = {"bitmap": bitmap, "probabilities": probabilities, "occlusion": heat}
+        answer |= {"occlusion_model": first, "decision": decision}
+        return answer | {"seconds": time.perf_counter() - start}
 
 
 # ------------------------------------------------------------ widget ----
@@ -129,12 +103,9 @@ def with_article(noun):
 
 
 class SketchPad(anywidget.AnyWidget):
-    """Draw a drawing; after every stroke the pad shows each trained configuration's probability of
-    the run's two categories, the 28x28 bitmap the network receives, and the occlusion map.
+    """Draw a drawing; after every stroke the pad shows each trained configuration's probability of the run's
+    two categories, the 28x28 bitmap the network receives, and the occlusion map.
 
-    ``SketchPad(artifacts_dir, categories, drawings_dir=...)`` loads the models 04 trained (or takes
-    ``models=``); without any, it still draws and says to run 04 first. ``pad.strokes = [...]``
-    (Quick, Draw! format) gives it a drawing from Python; ``pad.result`` holds the answer.
     Explained in 07_what_the_network_sees.ipynb
     """
 
@@ -289,14 +260,9 @@ class SketchPad(anywidget.AnyWidget):
             return
         self.answer = answer
         rgb = colour_occlusion(answer["occlusion"], answer["bitmap"], self.answerer.patch)
-        self.result = {
-            "bitmap": answer["bitmap"].ravel().tolist(),
-            "probabilities": answer["probabilities"],
-            "occlusion_rgb": rgb.ravel().tolist(),
-            "occlusion_model": answer["occlusion_model"],
-            "decision": answer["decision"],
-            "seconds": answer["seconds"],
-        }
+        result = {"bitmap": answer["bitmap"].ravel().tolist(), "probabilities": answer["probabilities"]}
+        result["occlusion_rgb"] = rgb.ravel().tolist()
+        self.result = result | {k: answer[k] for k in ("occlusion_model", "decision", "seconds")}
         self.message = ""
 
 

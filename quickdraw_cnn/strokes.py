@@ -1,9 +1,6 @@
 """Google's simplified strokes of the drawings (``<category>.ndjson``), found as the bitmaps are.
-
-Google's files are large (apple: about 100 MB), so a download asks (``data.download``) for the
-first bytes only, a little more at a time, under one deadline; the cache (``<category>.ndjson``
-beside the bitmaps) holds only whole, checked lines. Drawings: the Quick, Draw! dataset by Google
-Creative Lab, CC BY 4.0 (https://github.com/googlecreativelab/quickdraw-dataset).
+Drawings: the Quick, Draw! dataset by Google Creative Lab, CC BY 4.0
+(https://github.com/googlecreativelab/quickdraw-dataset).
 """
 
 from __future__ import annotations
@@ -26,11 +23,8 @@ LINE_GUESS = 1024  # bytes a line, for the next request's size until lines have 
 def load_strokes(
     category, n, offset=0, strokes_dir=None, cache_dir=None, progress=None, timeout=30, deadline=None
 ):
-    """Drawings ``offset .. offset+n-1`` of ``category`` as Google's simplified strokes: one dict a
-    drawing (``word``, ``countrycode``, ``key_id``, ``drawing``: strokes ``[[x0, x1, ...], [y0, ...]]``
-    in 0..255, ...), from ``strokes_dir``, else ``$QUICKDRAW_STROKES_DIR`` (``<category>.ndjson`` or
-    ``full_simplified_<category>.ndjson``), else the cache, filled from Google's bucket (or
-    ``$QUICKDRAW_STROKES_URL``) as ``data.load_drawings`` does.
+    """Drawings ``offset .. offset+n-1`` of ``category`` as Google's simplified strokes (one dict a
+    drawing), from ``strokes_dir``, ``$QUICKDRAW_STROKES_DIR`` or the cache, as ``data.load_drawings`` does.
 
     Explained in A1_strokes_and_bitmaps.ipynb
     """
@@ -48,8 +42,7 @@ def load_strokes(
 
 
 def load_pairs(categories, n, data_dir=None, strokes_dir=None, **kwargs):
-    """``{category: [(strokes, bitmap), ...]}`` for the first ``n`` drawings of each category: the
-    simplified strokes beside the 28x28 uint8 bitmap Google made of them (row i is line i).
+    """``{category: [(strokes, bitmap), ...]}`` for the first ``n`` drawings of each category.
 
     Explained in A1_strokes_and_bitmaps.ipynb
     """
@@ -107,9 +100,8 @@ def _cached_lines(path):
 
 
 def _download_lines(path, category, have, need, progress, timeout, deadline, searched):
-    """The first ``need`` lines of the remote file (or all it has), cached: ``have`` (whole lines)
-    and the bytes after it, a chunk at a time sized from the lines seen so far, until ``need``
-    line ends have arrived or the file ends (an empty answer), all under one deadline."""
+    """The first ``need`` lines of the remote file (or all it has), cached: ``have`` and the bytes after
+    it, a chunk at a time sized from the lines seen so far, all under one deadline."""
     url = f"{data.base_url('QUICKDRAW_STROKES_URL', BASE_URL)}/{urllib.parse.quote(category, safe='')}.ndjson"
     ends = time.monotonic() + data.download_deadline(need * LINE_GUESS, deadline)
     where = f" (looked in: {', '.join(searched)})" if searched else ""

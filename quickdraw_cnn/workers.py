@@ -1,10 +1,6 @@
 """Multi-worker training (chapter 10): one process per worker, tf_keras and MultiWorkerMirroredStrategy.
 
-``train`` checks every setting first, starts one worker per index on 127.0.0.1 with its ``TF_CONFIG``,
-waits at most ``timeout`` seconds, always stops them, names the worker that failed (a WorkerError),
-and returns their reports and weights. Keras 3 does not train under this strategy (keras-team/keras#20585);
-tf_keras does, with a ``BackupAndRestore`` built for several workers (``out/backup``, with the job's
-settings: the same job resumes, another is refused). ``out`` also holds each worker's log and report.
+Keras 3 does not train under this strategy (keras-team/keras#20585); tf_keras does.
 """
 
 from __future__ import annotations
@@ -54,16 +50,12 @@ JOB = dict(workers=2, offset=0, data_dir=None, batch_size=32, config="origin", s
 
 
 def job_settings(classes, n, epochs, **options):
-    """The settings that define a job (JOB's, changed by ``options``; what its backup must match),
-    checked before anything starts. ``shards`` (default ``workers``): worker i trains on shard i of
-    that many; more shards than workers trains on the first ones only (the tests use it).
+    """The settings that define a job (JOB's, changed by ``options``), checked before anything starts.
 
     Used by start.
     """
-    if set(options) - set(JOB):
-        raise ParameterError(
-            f"unknown settings {sorted(set(options) - set(JOB))}: the settings are {list(JOB)}"
-        )
+    if unknown := sorted(set(options) - set(JOB)):
+        raise ParameterError(f"unknown settings {unknown}: the settings are {list(JOB)}")
     s = {**JOB, **options, "classes": check_categories(classes, min_count=2), "n": n, "epochs": epochs}
     for name, low in (("workers", 1), ("n", 1), ("epochs", 1), ("offset", 0), ("seed", 0), ("batch_size", 1)):
         s[name] = whole_number(name, s[name], low)
@@ -126,9 +118,8 @@ def tf_config(ports, index):
 
 
 def prepare_backup(out, settings, fresh=False):
-    """Check ``out/backup`` against the job's ``settings`` and record them there: a backup of the
-    same job is kept (the workers resume from it); one of other or unknown settings is refused
-    with a WorkerError or, with ``fresh``, deleted, saying so.
+    """Check ``out/backup`` against the job's ``settings`` and record them there: the same job's backup
+    is kept, another's refused (a WorkerError) or, with ``fresh``, deleted.
 
     Used by start.
     """
@@ -186,8 +177,7 @@ class Result:
 
 
 class Job:
-    """A running job: its worker processes (``procs``), ``out`` folder and deadline. ``wait()``
-    returns a Result or raises a WorkerError; ``stop()`` ends every worker.
+    """A running job: its worker processes (``procs``), ``out`` folder and deadline.
 
     Used by start and tests/test_workers.py (which kills a worker of a running job).
     """
@@ -398,8 +388,7 @@ def run_worker(job_file):
     report = {"index": index, "workers": strategy.num_replicas_in_sync, "route": ROUTE}
     report |= {"probe": probe.tolist(), "tf_keras": tf_keras.__version__, "tensorflow": tf.__version__}
     report |= {"epochs_run": epochs_run, "epoch_seconds": times, "fit_seconds": seconds}
-    report |= {"drawings_per_epoch": drawings}
-    report |= {"drawings_per_second": drawings / (sum(steady) / len(steady))}
+    report |= {"drawings_per_epoch": drawings, "drawings_per_second": drawings / (sum(steady) / len(steady))}
     report["history"] = {key: [float(v) for v in vs] for key, vs in hist.history.items()}
     write_json(out / f"worker-{index}.json", report)
 

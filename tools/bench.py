@@ -1,16 +1,8 @@
 """Benchmark of the series on this machine: `make bench` prints every figure, measured now.
 
-1. the whole series at default parameters (`make run`), each notebook, from scratch and again;
-2. each configuration's seconds per epoch, drawings/s, and accuracy on an independent sample
-   (rows 1,500-1,999) over three seeds;  3. peak memory (RSS) of the notebook kernels;
-4. bytes a download of 1,500 + 1,500 drawings costs, from a local server that honours Range;
-5. chapter 08 from scratch and cached; its streamed pipeline at 1x, 10x and 100x the sample;
-   multi-worker training with 1 and 2 workers. `python tools/bench.py --only-08`: part 5 alone.
-
-Targets (reported, not tests): the series within 600 s, 06 within 300 s, a second run under 100 s,
-08 and 10 within 180 s, peak RSS under 2 GB, download under 2.5 MB. Part 5 also runs
-tools/search_wide.py, which chooses 08's wide configuration on validation rows.
-Data: $QUICKDRAW_DATA_DIR, else the shared sample beside the clone; 07's strokes: simplified/ beside.
+The series from scratch and again, seconds per epoch and accuracy per configuration, peak RSS, download
+bytes, chapter 08 (cached, streamed) and multi-worker. Targets (reported, not tests): the series within 600 s,
+06 within 300 s, a second run under 100 s, 08 and 10 within 180 s, peak RSS under 2 GB, download under 2.5 MB.
 """
 
 import argparse

@@ -1,11 +1,4 @@
-"""The executed series as static HTML pages to share: `make html` (``--source``, ``--artifacts``, ``--out``).
-
-A page per notebook (nbconvert, figures embedded; links between notebooks become links between
-pages), ``index.html`` and ``draw.html``: a drawing pad that runs the exported networks (ONNX: the
-run's artifacts, or ``web/networks/`` for the committed notebooks) in the browser with onnxruntime-web
-(npm), also on chapter 07's page. The source is ``runs/latest`` if there is a run, else the committed
-notebooks. The output folder is emptied only if this script made it (it holds MARKER) or is empty.
-"""
+"""The executed series as static HTML pages: `make html` (``--source``, ``--artifacts``, ``--out``)."""
 
 from __future__ import annotations
 
@@ -15,7 +8,6 @@ import json
 import re
 import shutil
 import string
-import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -97,20 +89,6 @@ def unlink_missing(page, out_dir):
     return page, dropped
 
 
-def install_runtime():
-    """onnxruntime-web in web/node_modules, installed by ``npm ci`` (the versions of
-    web/package-lock.json) when a file the pages need is missing. Returns the folder of its files."""
-    if all((RUNTIME_DIR / name).is_file() for name in RUNTIME_FILES):
-        return RUNTIME_DIR
-    npm = shutil.which("npm")
-    if npm is None:
-        raise SystemExit(
-            "the pad needs onnxruntime-web from npm: install Node.js 20+ with npm, then make html"
-        )
-    subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=WEB_DIR, check=True)
-    return RUNTIME_DIR
-
-
 def default_artifacts(source):
     """The artifacts of the run whose notebooks are ``source`` (its sibling ``artifacts/``); for the
     committed notebooks, the networks their outputs were made with (``web/networks/``)."""
@@ -137,13 +115,8 @@ def copy_pad(out_dir, artifacts_dir, runtime_dir=RUNTIME_DIR):
     for name in RUNTIME_FILES:
         shutil.copyfile(runtime_dir / name, out_dir / "ort" / name)
     package = json.loads((runtime_dir.parent / "package.json").read_text())
-    notice = fill(
-        "ort-notice.template.txt",
-        name=package["name"],
-        version=package["version"],
-        license=package.get("license", "MIT"),
-    )
-    (out_dir / "ort" / "NOTICE.txt").write_text(notice, encoding="utf-8")
+    fields = {k: package[k] for k in ("name", "version")} | {"license": package.get("license", "MIT")}
+    (out_dir / "ort" / "NOTICE.txt").write_text(fill("ort-notice.template.txt", **fields), encoding="utf-8")
     for name in PAD_FILES:
         shutil.copyfile(WEB_DIR / name, out_dir / name)
     models.mkdir()

@@ -1,11 +1,5 @@
 """Train on many categories with several worker processes (tf_keras + MultiWorkerMirroredStrategy).
 
-    python tools/multiworker.py --workers 2 --classes cat dog fish --n 500 --epochs 3 --out runs/mw
-
-A command-line front to quickdraw_cnn.workers.train: it checks the settings before anything starts,
-runs one process per worker on 127.0.0.1, stops them all if one fails or --timeout runs out (saying
-which and how), and leaves each worker's report, weights and log in --out. After a crash the same
-command resumes from <out>/backup; other settings are refused there (--fresh starts anew).
 Explained in 10_beyond_one_machine.ipynb.
 """
 

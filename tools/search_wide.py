@@ -1,14 +1,6 @@
 """Choose chapter 08's wide configuration on validation rows only: train each candidate, print its top-1.
 
-    python tools/search_wide.py                     # 14 classes, rows 0-1,349 fit, 1,350-1,499 validate
-    python tools/search_wide.py --classes cat dog fish --n 200 --validation 50 --epochs 1   # a quick try
-
-Every candidate trains on the first ``n - validation`` rows of each class and is scored (top-1 of the
-mirror average, as chapter 08 scores) on the last ``validation`` of the training rows 0 .. n-1. The
-test rows of 08 (1,500-1,999) are never read. The rule, fixed before the run: the highest validation
-top-1 wins, unless a cheaper candidate (fewer fit seconds) is within one sampling error
-e = sqrt(p (1 - p) / validation drawings) of it: then the cheapest such one. Results go to the
-experiment cache (a rerun trains nothing). Part of ``make bench``; explained in 08_many_categories.ipynb.
+Part of ``make bench``; explained in 08_many_categories.ipynb.
 """
 
 import argparse
