@@ -134,3 +134,17 @@ def test_every_notebook_s_defaults_keep_its_own_rules(path):
     rules = parameters.declared(path)
     assert rules, f"{path.name} has no parameters cell"
     parameters.check(path, {name: rule.default for name, rule in rules.items()})
+
+
+@pytest.mark.parametrize(
+    "chapter, params, words",
+    [
+        ("03_cnn_architecture", {"filters": 1_000_000}, r"filters = 1000000 .*256"),  # issue 25: not TF's OOM
+        ("02_preprocessing", {"categories": ["apple ", "apple"]}, "'apple ' is not a Quick, Draw! category"),
+        ("06_experiments", {"seeds": []}, "seeds"),
+        ("04_training", {"epochs": math.nan}, "epochs"),
+    ],
+)
+def test_the_chapters_own_rules_refuse_what_issue_25_found(chapter, params, words):
+    with pytest.raises(ParameterError, match=words):
+        parameters.check(REPO_DIR / "notebooks" / f"{chapter}.ipynb", params)
