@@ -215,7 +215,7 @@ def test_drawing_with_the_mouse_gets_live_predictions(lab):
             canvas = page.locator(".qd-canvas")
             canvas.wait_for(state="attached", timeout=120_000)
             # the scripted cells after the pad use it too: wait until the last one has run
-            page.get_by_text("your class's drawings:").wait_for(state="attached", timeout=120_000)
+            page.get_by_text("only the network right:").wait_for(state="attached", timeout=120_000)
             page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(
                 state="attached", timeout=60_000
             )
