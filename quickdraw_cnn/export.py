@@ -8,7 +8,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from quickdraw_cnn.errors import QuickDrawError
+from quickdraw_cnn.errors import ParameterError
 from quickdraw_cnn.files import write_bytes, write_json
 
 INPUT_NAME = "image"  # the ONNX input's name (Keras' own default changes from process to process)
@@ -18,13 +18,6 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Augmentation changes drawings in training only; at inference these layers pass them through, and
 # the converter has no ONNX operator for their random ops: the exported network leaves them out.
 AUGMENTATION = {f"Random{k}" for k in ("Flip", "Rotation", "Translation", "Zoom", "Contrast", "Brightness")}
-
-
-class ExportError(QuickDrawError, ValueError):
-    """A network, a name or categories that cannot be exported for the pages' pad.
-
-    Used by save_for_page and onnx_bytes.
-    """
 
 
 def inference_network(model):
@@ -38,7 +31,7 @@ def inference_network(model):
     if len(kept) == len(model.layers):
         return model
     if not isinstance(model, keras.Sequential):
-        raise ExportError(
+        raise ParameterError(
             f"{model.name} has augmentation layers and is not a Sequential model: build the "
             "network without them (they do nothing at inference) and export that"
         )
@@ -52,12 +45,12 @@ def onnx_bytes(model):
     """
     shape = tuple(model.input_shape)
     if shape[1:] != IMAGE_SHAPE:
-        raise ExportError(f"the pad feeds (N, 28, 28, 1) images, this model takes {shape}")
+        raise ParameterError(f"the pad feeds (N, 28, 28, 1) images, this model takes {shape}")
     try:
         import onnx  # noqa: F401  (model.export needs both)
         import tf2onnx  # noqa: F401
     except ImportError as err:
-        raise ExportError(
+        raise ParameterError(
             f"exporting to ONNX needs the packages onnx and tf2onnx ({err.name} is missing): "
             "pip install -r requirements.txt"
         ) from err
@@ -80,7 +73,7 @@ def onnx_text(model):
 
 
 def _output_units(data):
-    """Output units and input name of an ONNX file's bytes (ExportError if it is not one)."""
+    """Output units and input name of an ONNX file's bytes (ParameterError if it is not one)."""
     import onnx
 
     try:
@@ -88,7 +81,7 @@ def _output_units(data):
         units = graph.output[0].type.tensor_type.shape.dim[-1].dim_value
         return int(units), graph.input[0].name
     except Exception as err:  # noqa: BLE001  (protobuf's decode errors have no common public base)
-        raise ExportError(f"not an ONNX network of onnx_text / onnx_bytes: {type(err).__name__}") from err
+        raise ParameterError(f"not an ONNX network of onnx_text / onnx_bytes: {type(err).__name__}") from err
 
 
 def save_for_page(artifacts_dir, name, model, categories, made_by=None, reject=None):
@@ -97,26 +90,26 @@ def save_for_page(artifacts_dir, name, model, categories, made_by=None, reject=N
     Explained in 04_training.ipynb (used by 08 too, for the pages of tools/build_html.py).
     """
     if not NAME.match(str(name)):
-        raise ExportError(
+        raise ParameterError(
             f"a configuration's name is letters, digits, '_', '-' or '.' (it names a file), got {name!r}"
         )
     categories = [str(c) for c in categories]
     if len(categories) < 2 or len(set(categories)) != len(categories):
-        raise ExportError(f"a network tells at least two different categories apart, got {categories}")
+        raise ParameterError(f"a network tells at least two different categories apart, got {categories}")
     if isinstance(model, (str, bytes)):
         try:
             data = base64.b64decode(model, validate=True) if isinstance(model, str) else model
         except ValueError as err:
-            raise ExportError("a string model must be the base64 text of onnx_text") from err
+            raise ParameterError("a string model must be the base64 text of onnx_text") from err
         units, input_name = _output_units(data)
         if input_name != INPUT_NAME:
-            raise ExportError(
+            raise ParameterError(
                 f"the ONNX network's input is {input_name!r}, not {INPUT_NAME!r}: use onnx_text"
             )
     else:
         units, data = int(model.output_shape[-1]), None
     if units != (1 if len(categories) == 2 else len(categories)):
-        raise ExportError(
+        raise ParameterError(
             f"the network has {units} output units, which does not fit {len(categories)} categories "
             "(one sigmoid unit for two, else one softmax unit per category)"
         )

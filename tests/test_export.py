@@ -11,7 +11,7 @@ import pytest
 import helpers
 from quickdraw_cnn import export
 from quickdraw_cnn.data import load_drawings
-from quickdraw_cnn.errors import QuickDrawError
+from quickdraw_cnn.errors import ParameterError, QuickDrawError
 
 pytestmark = pytest.mark.slow  # TensorFlow, a few short trainings and conversions: about 20 s
 
@@ -115,16 +115,16 @@ def test_bad_names_categories_and_shapes_are_refused_in_words(tmp_path):
 
     model = helpers.build_cnn()
     for name in ("../x", "", "a b"):
-        with pytest.raises(export.ExportError, match="name"):
+        with pytest.raises(ParameterError, match="name"):
             export.save_for_page(tmp_path, name, model, ["apple", "banana"])
-    with pytest.raises(export.ExportError, match="at least two different"):
+    with pytest.raises(ParameterError, match="at least two different"):
         export.save_for_page(tmp_path, "origin", model, ["apple", "apple"])
-    with pytest.raises(export.ExportError, match="1 output units.*3 categories"):
+    with pytest.raises(ParameterError, match="1 output units.*3 categories"):
         export.save_for_page(tmp_path, "origin", model, ["apple", "banana", "rainbow"])
     wide = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Flatten(), keras.layers.Dense(1)])
-    with pytest.raises(export.ExportError, match="28, 28, 1"):
+    with pytest.raises(ParameterError, match="28, 28, 1"):
         export.save_for_page(tmp_path, "wide", wide, ["apple", "banana"])
-    assert issubclass(export.ExportError, QuickDrawError)
+    assert issubclass(ParameterError, QuickDrawError)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -157,10 +157,10 @@ def test_a_network_kept_as_text_is_saved_as_the_same_file(drawings, tmp_path):
     ours = session.run(None, {"image": helpers.scale(x[:50])})[0]
     assert np.abs(ours - model.predict(helpers.scale(x[:50]), verbose=0)).max() < 1e-5
     assert json.loads(path.with_name(path.name + ".json").read_text())["output"] == "softmax"
-    with pytest.raises(export.ExportError, match="3 output units.*2 categories"):
+    with pytest.raises(ParameterError, match="3 output units.*2 categories"):
         export.save_for_page(tmp_path / "b", "three", text, ["apple", "banana"])
-    with pytest.raises(export.ExportError, match="not an ONNX network"):
+    with pytest.raises(ParameterError, match="not an ONNX network"):
         export.save_for_page(tmp_path / "b", "three", "bm90IG9ubng=", CATEGORIES)
-    with pytest.raises(export.ExportError, match="base64"):
+    with pytest.raises(ParameterError, match="base64"):
         export.save_for_page(tmp_path / "b", "three", "not base64 !", CATEGORIES)
     assert not (tmp_path / "b").exists()
